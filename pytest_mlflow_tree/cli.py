@@ -1,0 +1,63 @@
+"""``pytest-mlflow-tree``: commands around recorded sessions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pytest_mlflow_tree import links, upload
+from pytest_mlflow_tree.uploader import Progress
+
+
+def _replay(args: argparse.Namespace) -> int:
+    def show(progress: Progress) -> None:
+        if progress.applied % 500 == 0:
+            print(f"\r{progress.applied} records applied", end="", file=sys.stderr, flush=True)
+
+    status = upload.run(
+        args.journal,
+        tracking_uri=args.tracking_uri,
+        experiment=args.experiment,
+        on_progress=show,
+    )
+    print("\r", end="", file=sys.stderr)
+    if not status.done:
+        print(f"pytest-mlflow-tree replay: failed: {status.error}", file=sys.stderr)
+        return 1
+    line = f"replayed {args.journal}: {status.applied} records"
+    if status.session_run_id and status.experiment_id and status.tracking_uri:
+        line += "; session run: " + links.run_url(
+            status.tracking_uri, status.experiment_id, status.session_run_id
+        )
+    print(line)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="pytest-mlflow-tree",
+        description="Work with pytest sessions recorded as MLflow run trees.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    replay = commands.add_parser(
+        "replay",
+        help="upload a journal (again): runs already uploaded are not duplicated",
+        description="Upload a journal written by `pytest --mlflow-tree`. Safe to repeat: runs "
+        "an earlier upload created are found by their tags and completed, not duplicated.",
+    )
+    replay.add_argument("journal", type=Path, help="the journal file (.jsonl)")
+    replay.add_argument(
+        "--tracking-uri",
+        help="upload here instead of the journal's tracking URI ($MLFLOW_TRACKING_URI also "
+        "overrides it)",
+    )
+    replay.add_argument("--experiment", help="upload into this experiment instead")
+    args = parser.parse_args(argv)
+    if args.command == "replay":
+        return _replay(args)
+    return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The append-only journal: JSON lines on local disk, written before anything is uploaded."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, cast
+
+from pytest_mlflow_tree.records import FORMAT, Header, Record
+
+
+class JournalError(Exception):
+    """The journal cannot be read: wrong format, or not a journal at all."""
+
+
+def _default(value: object) -> str:
+    # A value json cannot encode is recorded as text rather than failing the test run.
+    return str(value)
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN or infinity; write them as strings so every line stays standard JSON.
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+def encode(record: Record) -> str:
+    data = cast(dict[str, Any], record)
+    metrics = data.get("metrics")
+    if metrics:
+        data = {**data, "metrics": {k: _finite(v) for k, v in metrics.items()}}
+    return json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+
+
+def decode(line: str) -> Record:
+    data = json.loads(line)
+    metrics = data.get("metrics")
+    if metrics:
+        data["metrics"] = {k: float(v) for k, v in metrics.items()}
+    return cast(Record, data)
+
+
+class JournalWriter:
+    """Writes records line by line; each line reaches the OS before ``write`` returns."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
+
+    def write(self, record: Record) -> None:
+        self._file.write(encode(record) + "\n")
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+
+
+def check_header(record: Record, path: Path) -> Header:
+    if record.get("kind") != "journal":
+        raise JournalError(f"{path} is not a pytest-mlflow-tree journal (no header line)")
+    header = cast(Header, record)
+    if header.get("format") != FORMAT:
+        raise JournalError(
+            f"{path} has journal format {header.get('format')}, this version reads format "
+            f"{FORMAT}: replay it with the pytest-mlflow-tree version that wrote it"
+        )
+    return header
+
+
+def follow(
+    path: Path,
+    keep_waiting: Callable[[], bool],
+    poll_seconds: float = 0.02,
+) -> Iterator[Record]:
+    """Yield records as they are appended, until an ``end`` record or ``keep_waiting()`` is false.
+
+    A last line without its newline is a record still being written (or cut off by a crash):
+    it is held back until completed.
+    """
+    with path.open("r", encoding="utf-8") as file:
+        pending = ""
+        # After the writer is gone, read once more: it may have written its last lines between
+        # our last read and the check.
+        last_pass = False
+        while True:
+            chunk = file.readline()
+            if chunk:
+                pending += chunk
+                if not pending.endswith("\n"):
+                    continue
+                line, pending = pending, ""
+                if not line.strip():
+                    continue
+                record = decode(line)
+                yield record
+                if record.get("kind") == "end":
+                    return
+                continue
+            if last_pass:
+                return
+            if not keep_waiting():
+                last_pass = True
+                continue
+            time.sleep(poll_seconds)
+
+
+def read(path: Path) -> Iterator[Record]:
+    """Yield the complete records of a journal that is no longer being written."""
+    yield from follow(path, keep_waiting=lambda: False)

@@ -1,0 +1,56 @@
+"""The pytest plugin: options, and the hooks that feed the recorder and start the uploader.
+
+With ``--mlflow-tree`` off, this module is all that loads: no MLflow import, no hooks but the
+option ones.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_mlflow_tree import iteminfo
+from pytest_mlflow_tree.reporter import TreeReporter
+from pytest_mlflow_tree.settings import add_options, resolve
+
+REPORTER_KEY = pytest.StashKey[TreeReporter]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+class ItemInfoHooks:
+    """Runs where the test runs (in-process or on an xdist worker)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> pytest.TestReport:
+        report: pytest.TestReport = yield
+        if call.when == "setup":
+            try:
+                setattr(report, iteminfo.REPORT_ATTRIBUTE, iteminfo.item_info(item))
+            except Exception:  # params and markers are extras: never fail a test over them
+                pass
+        return report
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = resolve(config)
+    if not settings.enabled:
+        return
+    config.pluginmanager.register(ItemInfoHooks(), "mlflow-tree-iteminfo")
+    # Record from the controller only: xdist replays every worker's reports there.
+    if hasattr(config, "workerinput"):
+        return
+    reporter = TreeReporter(config, settings)
+    config.stash[REPORTER_KEY] = reporter
+    config.pluginmanager.register(reporter, "mlflow-tree-reporter")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    reporter = config.stash.get(REPORTER_KEY, None)
+    if reporter is not None:
+        del config.stash[REPORTER_KEY]
+        reporter.shutdown()
+        config.pluginmanager.unregister(reporter)

@@ -1,0 +1,40 @@
+"""Keep MLflow's console output (URL prints, INFO logs, migrations, telemetry) to itself."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+# MLflow's HTTP client defaults to 7 retries with up to 120 s backoff and a 120 s timeout: one
+# call to a dead server hangs for minutes. These bounds apply unless the user set their own.
+HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+QUIET_ENV = {
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    # A test reporter sends no usage telemetry of its own unless the user asked for it.
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    **HTTP_BOUNDS,
+}
+
+_NOISY_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
+
+
+def environment(base: dict[str, str]) -> dict[str, str]:
+    """``base`` plus our defaults, the user's own settings winning."""
+    return {**QUIET_ENV, **base}
+
+
+def apply_to_process() -> None:
+    """Call before importing mlflow: set the environment defaults for this process."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def silence_loggers() -> None:
+    """Call after importing mlflow, which installs its own INFO handler on its logger."""
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,276 @@
+"""Turn pytest reports into journal records: the run tree and its aggregates.
+
+Runs in the controlling pytest process only. Reports arrive per phase (setup, call, teardown)
+and, under xdist, interleaved between workers, so open tests are keyed by (nodeid, worker) the
+way junitxml does it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from pytest_mlflow_tree import iteminfo, outcome
+from pytest_mlflow_tree.journal import JournalWriter
+from pytest_mlflow_tree.records import SESSION_KEY, CloseRecord, OpenRecord, RunRecord
+from pytest_mlflow_tree.summary import Tally
+
+FAILURE_ARTIFACT = "failure.txt"
+COLLECTION_ERROR_ARTIFACT = "collection-error.txt"
+
+
+def ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0]
+
+
+def _worker(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    node = getattr(report, "node", None)
+    workerinput = getattr(node, "workerinput", None)
+    return workerinput.get("workerid") if isinstance(workerinput, dict) else None
+
+
+def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str):
+        return message
+    text = report.longreprtext.strip()
+    return text.splitlines()[-1] if text else ""
+
+
+def _failure_text(nodeid: str, reports: list[pytest.TestReport]) -> str:
+    failed = [r for r in reports if r.failed]
+    parts = [f"{nodeid}: " + ", ".join(f"{r.when} failed" for r in failed), ""]
+    for report in failed:
+        parts += [f"----- traceback ({report.when}) -----", report.longreprtext, ""]
+    # Each report carries the captured sections of all phases so far: the last has them all.
+    for title, content in reports[-1].sections:
+        parts += [f"----- {title} -----", content, ""]
+    return "\n".join(parts)
+
+
+@dataclass
+class _OpenTest:
+    reports: list[pytest.TestReport] = field(default_factory=list)
+    info: iteminfo.ItemInfo | None = None
+
+
+@dataclass
+class _Group:
+    key: str
+    start: float
+    end: float
+    tally: Tally = field(default_factory=Tally)
+    expected: int | None = None
+    closed: bool = False
+
+
+class Recorder:
+    def __init__(self, writer: JournalWriter, clock: Callable[[], float] = time.time) -> None:
+        self._writer = writer
+        self._clock = clock
+        self._tests: dict[tuple[str, str | None], _OpenTest] = {}
+        self._modules: dict[str, _Group] = {}
+        self._expected: dict[str, int] = {}
+        now = clock()
+        self._session = _Group(SESSION_KEY, now, now)
+        self.records_written = 0
+
+    # -- session -------------------------------------------------------------------------------
+
+    def open_session(self, name: str, tags: dict[str, str], params: dict[str, str]) -> None:
+        record: OpenRecord = {
+            "kind": "open",
+            "level": "session",
+            "key": SESSION_KEY,
+            "parent": None,
+            "name": name,
+            "start": ms(self._session.start),
+            "tags": tags,
+            "params": params,
+        }
+        self._write(record)
+
+    def expect(self, tests_per_module: dict[str, int]) -> None:
+        """Collection is done: a module's run can close as soon as its last test has run."""
+        self._expected = dict(tests_per_module)
+        for key, group in self._modules.items():
+            group.expected = self._expected.get(key)
+
+    def close_session(self, exitstatus: int, interrupted: bool) -> None:
+        now = self._clock()
+        for key, test in list(self._tests.items()):
+            # A test still open here was cut off mid-run (Ctrl-C, a crash).
+            self._finish_test(key[0], test, killed=True)
+        self._tests.clear()
+        for group in self._modules.values():
+            if not group.closed:
+                incomplete = group.expected is not None and group.tally.tests < group.expected
+                self._close_group(group, killed=interrupted and incomplete)
+        session = self._session
+        session.end = now
+        tags = {"pytest.exitstatus": str(exitstatus)}
+        if interrupted:
+            status = "KILLED"
+        elif session.tally.bad or exitstatus not in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            status = "FAILED"
+        else:
+            status = "FINISHED"
+        self._close(session, status, tags, title="pytest session")
+        self._write({"kind": "end", "time": ms(now)})
+
+    # -- reports -------------------------------------------------------------------------------
+
+    def collect_report(self, report: pytest.CollectReport) -> None:
+        if report.passed or not report.nodeid:
+            return
+        group = self._module(report.nodeid, self._clock())
+        category = "error" if report.failed else "skipped"
+        group.tally.add({category: 1})
+        self._session.tally.add({category: 1})
+        artifacts = {}
+        tags = {}
+        if report.failed:
+            artifacts[COLLECTION_ERROR_ARTIFACT] = report.longreprtext
+            tags["pytest.collection_error"] = _crash_message(report)
+            self._session.tally.add_failure(report.nodeid, "collection error")
+        else:
+            longrepr = report.longrepr
+            if isinstance(longrepr, tuple) and len(longrepr) == 3:
+                tags["pytest.skip_reason"] = str(longrepr[2]).removeprefix("Skipped: ")
+        group.end = self._clock()
+        self._close_group(group, extra_tags=tags, artifacts=artifacts)
+
+    def test_report(self, report: pytest.TestReport) -> None:
+        key = (report.nodeid, _worker(report))
+        test = self._tests.get(key)
+        if test is None:
+            test = self._tests[key] = _OpenTest()
+        test.reports.append(report)
+        if test.info is None:
+            test.info = iteminfo.from_report(report)
+        if report.when == "teardown":
+            del self._tests[key]
+            self._finish_test(report.nodeid, test, killed=False)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _write(self, record: OpenRecord | CloseRecord | RunRecord | dict[str, object]) -> None:
+        self._writer.write(record)  # type: ignore[arg-type]
+        self.records_written += 1
+
+    def _module(self, key: str, start: float) -> _Group:
+        group = self._modules.get(key)
+        if group is None:
+            group = self._modules[key] = _Group(key, start, start, expected=self._expected.get(key))
+            record: OpenRecord = {
+                "kind": "open",
+                "level": "module",
+                "key": key,
+                "parent": SESSION_KEY,
+                "name": key,
+                "start": ms(start),
+                "tags": {"pytest.nodeid": key, "mlflow.source.name": key},
+            }
+            self._write(record)
+        return group
+
+    def _finish_test(self, nodeid: str, test: _OpenTest, killed: bool) -> None:
+        reports = test.reports
+        first, last = reports[0], reports[-1]
+        start = getattr(first, "start", None) or self._clock()
+        end = getattr(last, "stop", None) or self._clock()
+        decided = outcome.decide(reports)
+        module_key = module_of(nodeid)
+        group = self._module(module_key, start)
+        info = test.info
+        path, line, domain = first.location
+        tags = {
+            "pytest.nodeid": nodeid,
+            "pytest.outcome": "killed" if killed else decided.outcome,
+            "pytest.file": path,
+            "mlflow.source.name": module_key,
+        }
+        if line is not None:
+            tags["pytest.line"] = str(line + 1)
+        if info and info["markers"]:
+            tags["pytest.markers"] = ",".join(info["markers"])
+        if decided.skip_reason is not None:
+            tags["pytest.skip_reason"] = decided.skip_reason
+        if decided.xfail_reason is not None:
+            tags["pytest.xfail_reason"] = decided.xfail_reason
+        worker = _worker(last)
+        if worker:
+            tags["pytest.worker"] = worker
+        metrics = {f"{r.when}_duration": float(r.duration) for r in reports}
+        seconds = sum(float(r.duration) for r in reports)
+        metrics["duration"] = seconds
+        artifacts = {}
+        if decided.outcome in outcome.BAD_OUTCOMES:
+            artifacts[FAILURE_ARTIFACT] = _failure_text(nodeid, reports)
+            message = next((_crash_message(r) for r in reports if r.failed), "")
+            group.tally.add_failure(nodeid, message)
+            self._session.tally.add_failure(nodeid, message)
+        record: RunRecord = {
+            "kind": "run",
+            "level": "test",
+            "key": nodeid,
+            "parent": module_key,
+            "name": info["name"] if info else domain,
+            "start": ms(start),
+            "end": ms(end),
+            "status": "KILLED" if killed else decided.status,
+            "tags": tags,
+            "params": info["params"] if info else {},
+            "metrics": metrics,
+            "artifacts": artifacts,
+        }
+        self._write(record)
+        for tally in (group.tally, self._session.tally):
+            tally.tests += 1
+            tally.add(decided.counts, seconds)
+        group.end = max(group.end, end)
+        if group.expected is not None and group.tally.tests >= group.expected:
+            self._close_group(group)
+
+    def _close_group(
+        self,
+        group: _Group,
+        killed: bool = False,
+        extra_tags: dict[str, str] | None = None,
+        artifacts: dict[str, str] | None = None,
+    ) -> None:
+        group.closed = True
+        status = "KILLED" if killed else ("FAILED" if group.tally.bad else "FINISHED")
+        self._close(group, status, extra_tags or {}, title=group.key, artifacts=artifacts)
+
+    def _close(
+        self,
+        group: _Group,
+        status: str,
+        tags: dict[str, str],
+        title: str,
+        artifacts: dict[str, str] | None = None,
+    ) -> None:
+        wall = max(0.0, group.end - group.start)
+        record: CloseRecord = {
+            "kind": "close",
+            "key": group.key,
+            "end": ms(group.end),
+            "status": status,
+            "metrics": group.tally.metrics(wall),
+            "tags": {**tags, "mlflow.note.content": group.tally.markdown(title, wall)},
+        }
+        if artifacts:
+            record["artifacts"] = artifacts
+        self._write(record)

@@ -1,0 +1,77 @@
+"""The journal's record types: the contract between the pytest process and the uploader.
+
+A journal is JSON lines. The first line is a ``journal`` header; then ``open`` records create a
+run, ``close`` records finish one, and ``run`` records do both for a test. ``end`` marks a
+complete journal. Parents are always opened before their children, so an uploader that applies
+records in order can resolve every parent run id.
+
+Bump ``FORMAT`` on any change an older uploader would misread.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypedDict
+
+FORMAT = 1
+
+# The key of the session run; module keys are paths and test keys are nodeids.
+SESSION_KEY = "<session>"
+
+Level = Literal["session", "module", "test"]
+
+
+class Header(TypedDict):
+    kind: Literal["journal"]
+    format: int
+    session_uuid: str
+    tracking_uri: str
+    experiment: str
+    # Tags put on every run of the tree (user, source type): they make runs self-describing in
+    # search results without reading their parents.
+    common_tags: dict[str, str]
+    plugin_version: str
+
+
+class RunData(TypedDict, total=False):
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    # artifact file name -> text content
+    artifacts: dict[str, str]
+
+
+class OpenRecord(RunData):
+    kind: Literal["open"]
+    level: Level
+    key: str
+    parent: str | None
+    name: str
+    start: int
+
+
+class CloseRecord(RunData):
+    kind: Literal["close"]
+    key: str
+    end: int
+    status: str
+
+
+class RunRecord(RunData):
+    """A test: opened and closed in one record, written when its teardown has been reported."""
+
+    kind: Literal["run"]
+    level: Level
+    key: str
+    parent: str | None
+    name: str
+    start: int
+    end: int
+    status: str
+
+
+class EndRecord(TypedDict):
+    kind: Literal["end"]
+    time: int
+
+
+Record = Header | OpenRecord | CloseRecord | RunRecord | EndRecord

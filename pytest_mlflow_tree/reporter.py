@@ -1,0 +1,247 @@
+"""The controller's reporter: journal the session, run the uploader, report where it went.
+
+Nothing here may change the outcome of the test run: every hook body is guarded, and a failure
+turns into one warning line at the end, with the journal kept for replay.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mlflow_tree import __version__, links, quiet, redact, sessiontags, upload
+from pytest_mlflow_tree.journal import JournalWriter
+from pytest_mlflow_tree.recorder import Recorder, module_of
+from pytest_mlflow_tree.records import FORMAT, Header
+from pytest_mlflow_tree.settings import Settings
+from pytest_mlflow_tree.status import Status
+
+# While waiting for the upload at the end, show progress no more often than this.
+_PROGRESS_INTERVAL = 2.0
+_POLL = 0.02
+
+
+def _journal_dir(config: pytest.Config, settings: Settings) -> Path:
+    if settings.journal_dir is not None:
+        return settings.journal_dir
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        return Path(cache.mkdir("mlflow-tree"))
+    return config.rootpath / ".pytest_cache" / "d" / "mlflow-tree"
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class TreeReporter:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.problem: str | None = None
+        self.status: Status | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._finished = False
+        session_uuid = uuid.uuid4().hex
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.journal_path = _journal_dir(config, settings) / f"{stamp}-{session_uuid[:8]}.jsonl"
+        self._status_path = self.journal_path.with_suffix(".status.json")
+        self._log_path = self.journal_path.with_suffix(".upload.log")
+        self._writer = JournalWriter(self.journal_path)
+        header: Header = {
+            "kind": "journal",
+            "format": FORMAT,
+            "session_uuid": session_uuid,
+            # The journal may be shared or attached to a bug report: no credentials in it. The
+            # live uploader gets the real URI through its environment.
+            "tracking_uri": redact.url(settings.tracking_uri),
+            "experiment": settings.experiment,
+            "common_tags": sessiontags.common_tags(),
+            "plugin_version": __version__,
+        }
+        self._writer.write(header)
+        self.recorder = Recorder(self._writer)
+        if settings.upload:
+            # Start now: the uploader imports MLflow and prepares the store while pytest collects.
+            self._guard(self._start_uploader)
+
+    # -- guarding ------------------------------------------------------------------------------
+
+    def _guard(self, action: Callable[..., None], *args: Any) -> None:
+        if self._finished and action != self._finish:
+            return
+        try:
+            action(*args)
+        except Exception as exc:
+            if self.problem is None:
+                self.problem = f"recording failed: {type(exc).__name__}: {exc}"
+            # Stop recording; what is journaled so far stays replayable.
+            self._finished = True
+            self._writer.close()
+
+    # -- uploader process ----------------------------------------------------------------------
+
+    def _start_uploader(self) -> None:
+        uri = self.settings.tracking_uri
+        if upload.needs_full_mlflow(uri) and not upload.full_mlflow_installed():
+            self.problem = upload.missing_store_message(redact.url(uri))
+            return
+        env = quiet.environment(dict(os.environ))
+        env["MLFLOW_TRACKING_URI"] = uri
+        with self._log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_mlflow_tree.upload",
+                    str(self.journal_path),
+                    "--follow-pid",
+                    str(os.getpid()),
+                    "--status",
+                    str(self._status_path),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # Its own session: a Ctrl-C meant for pytest must not kill the upload of what
+                # was recorded before it.
+                start_new_session=True,
+            )
+
+    def _wait_for_upload(self) -> None:
+        process = self._process
+        if process is None:
+            return
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        total = self.recorder.records_written + 1  # and the header
+        started = time.monotonic()
+        deadline = started + self.settings.wait_seconds
+        shown_at = started
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(_POLL)
+            now = time.monotonic()
+            if terminal is not None and now - shown_at >= _PROGRESS_INTERVAL:
+                shown_at = now
+                status = Status.read(self._status_path)
+                done = status.applied if status else 0
+                rate = done / (now - started)
+                terminal.write_line(
+                    f"mlflow-tree: uploading {done}/{total} records ({rate:.0f}/s)"
+                )
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if self.problem is None:
+                self.problem = (
+                    f"the upload did not finish within {self.settings.wait_seconds:g} s "
+                    "(--mlflow-tree-wait)"
+                )
+        self.status = Status.read(self._status_path)
+        if self.problem is None:
+            if self.status is None:
+                self.problem = f"the uploader exited with code {process.returncode}"
+            elif not self.status.done:
+                self.problem = f"the upload failed: {self.status.error}"
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._guard(self._open_session)
+
+    def _open_session(self) -> None:
+        name = self.settings.run_name or f"pytest {datetime.datetime.now():%Y-%m-%d %H:%M:%S}"
+        tags = sessiontags.session_tags(self.config, self.settings.tags)
+        self.recorder.open_session(name, tags, params={})
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self._guard(self.recorder.collect_report, report)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Under xdist the controller collects nothing: modules then close at the end.
+        if session.items:
+            counts = Counter(module_of(item.nodeid) for item in session.items)
+            self._guard(self.recorder.expect, dict(counts))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._guard(self.recorder.test_report, report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        self._guard(self.recorder.close_session, int(exitstatus), interrupted)
+        self._guard(self._finish)
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        self._writer.close()
+        self._wait_for_upload()
+        if self.problem is None and not self.settings.keep_journal:
+            for path in (self.journal_path, self._status_path, self._log_path):
+                path.unlink(missing_ok=True)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for line, markup in self.summary_lines():
+            if markup:
+                terminalreporter.write_line(line, yellow=True, bold=True)
+            else:
+                terminalreporter.write_sep("-", line)
+
+    def summary_lines(self) -> list[tuple[str, bool]]:
+        """(line, is_warning) pairs for the end of the terminal summary."""
+        journal = _shown(self.journal_path)
+        if self.problem is not None:
+            return [
+                (
+                    f"mlflow-tree: WARNING: {self.problem}. The journal is kept; upload it "
+                    f"with: pytest-mlflow-tree replay {journal}",
+                    True,
+                )
+            ]
+        if not self.settings.upload:
+            return [(f"mlflow-tree: journal written to {journal}", False)]
+        status = self.status
+        if status is None or not status.session_run_id or not status.experiment_id:
+            return []
+        uri = self.settings.tracking_uri
+        url = links.run_url(uri, status.experiment_id, status.session_run_id)
+        line = f"mlflow-tree: session run {url}"
+        hint = links.ui_hint(uri, self._shown_uri())
+        if hint:
+            line += f" (open with: {hint})"
+        return [(line, False)]
+
+    def _shown_uri(self) -> str:
+        uri = self.settings.tracking_uri
+        prefix = "sqlite:///"
+        if uri.startswith(prefix):
+            path = Path(uri[len(prefix) :])
+            if path.parent == Path.cwd():
+                return prefix + path.name
+        return redact.url(uri)
+
+    def shutdown(self) -> None:
+        """Last chance cleanup when pytest ends without a normal session finish."""
+        if not self._finished:
+            self._finished = True
+            self._writer.close()

@@ -1,0 +1,34 @@
+"""The uploader's progress, shared with the pytest process through a small JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Status:
+    applied: int = 0
+    session_run_id: str | None = None
+    experiment_id: str | None = None
+    # The tracking URI the upload went to, credentials removed.
+    tracking_uri: str | None = None
+    error: str | None = None
+    # True once every record of a complete journal is in the tracking store.
+    done: bool = False
+
+    def write(self, path: Path) -> None:
+        # Write then rename, so a reader never sees half a file.
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(json.dumps(asdict(self)), encoding="utf-8")
+        os.replace(temporary, path)
+
+    @classmethod
+    def read(cls, path: Path) -> Status | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})

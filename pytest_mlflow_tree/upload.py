@@ -1,0 +1,139 @@
+"""The uploader: read a journal (following it while pytest writes it) and apply it to MLflow.
+
+Started by the plugin as ``python -m pytest_mlflow_tree.upload`` in its own process, so that
+MLflow's CPU-heavy client never competes with the tests for the GIL; also the engine behind
+``pytest-mlflow-tree replay``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from pytest_mlflow_tree import journal, quiet, redact
+from pytest_mlflow_tree.records import Header
+from pytest_mlflow_tree.status import Status
+from pytest_mlflow_tree.uploader import Progress, TreeUploader
+
+# How often the status file is rewritten while records stream in.
+_STATUS_INTERVAL = 0.2
+
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+class StoreUnavailable(Exception):
+    """The tracking URI needs something this installation lacks."""
+
+
+def needs_full_mlflow(uri: str) -> bool:
+    return uri.split(":", 1)[0].split("+", 1)[0] in SQL_SCHEMES
+
+
+def full_mlflow_installed() -> bool:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        version("mlflow")
+    except PackageNotFoundError:
+        return False
+    return True
+
+
+def missing_store_message(uri: str) -> str:
+    return (
+        f"the tracking URI {uri!r} is a database store, which needs the full MLflow package "
+        "(only mlflow-skinny is installed): pip install 'pytest-mlflow-tree[local]'"
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run(
+    path: Path,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    follow_pid: int | None = None,
+    status_path: Path | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> Status:
+    """Upload one journal; return the final status. Raises nothing: errors land in the status."""
+    status = Status()
+    last_write = 0.0
+
+    def report(progress: Progress, force: bool = False) -> None:
+        nonlocal last_write
+        status.applied = progress.applied
+        status.session_run_id = progress.session_run_id
+        status.experiment_id = progress.experiment_id
+        now = time.monotonic()
+        if status_path is not None and (force or now - last_write >= _STATUS_INTERVAL):
+            status.write(status_path)
+            last_write = now
+        if on_progress is not None:
+            on_progress(progress)
+
+    def keep_waiting() -> bool:
+        return follow_pid is not None and _alive(follow_pid)
+
+    uploader: TreeUploader | None = None
+    try:
+        records = journal.follow(path, keep_waiting)
+        first = next(records, None)
+        if first is None:
+            raise journal.JournalError(f"{path} is empty")
+        header: Header = journal.check_header(first, path)
+        uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or header["tracking_uri"]
+        status.tracking_uri = redact.url(uri)
+        if needs_full_mlflow(uri) and not full_mlflow_installed():
+            raise StoreUnavailable(missing_store_message(uri))
+        quiet.apply_to_process()
+        from mlflow.tracking import MlflowClient
+
+        from pytest_mlflow_tree.limits import Limits
+
+        quiet.silence_loggers()
+        uploader = TreeUploader(
+            MlflowClient(tracking_uri=uri),
+            header,
+            Limits.from_mlflow(),
+            experiment=experiment,
+            on_progress=report,
+        )
+        uploader.start()
+        uploader.apply_all(records)
+        status.done = True
+    except Exception as exc:
+        status.error = f"{type(exc).__name__}: {exc}".strip()
+        traceback.print_exc(file=sys.stderr)
+    if uploader is not None:
+        report(uploader.progress, force=True)
+    if status_path is not None:
+        status.write(status_path)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_mlflow_tree.upload")
+    parser.add_argument("journal", type=Path)
+    parser.add_argument("--follow-pid", type=int, help="follow the journal while PID lives")
+    parser.add_argument("--status", type=Path, help="write progress to this JSON file")
+    args = parser.parse_args(argv)
+    status = run(args.journal, follow_pid=args.follow_pid, status_path=args.status)
+    return 0 if status.done else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

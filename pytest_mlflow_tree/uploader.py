@@ -1,0 +1,261 @@
+"""Apply journal records to an MLflow tracking store, idempotently.
+
+This is the only module that talks to MLflow. It runs in the uploader process (live, next to
+pytest) and in ``pytest-mlflow-tree replay``: one code path for both.
+
+Idempotency: every run carries ``pytest.session_uuid`` and ``pytest.run_key``. Before creating
+anything the uploader looks up the runs an earlier upload of the same session made
+(``search_runs``, the way MLflow users avoid duplicate child runs) and continues them instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_mlflow_tree.limits import FULL_VALUES_ARTIFACT, Limits, fit, truncate
+from pytest_mlflow_tree.records import (
+    SESSION_KEY,
+    CloseRecord,
+    Header,
+    OpenRecord,
+    Record,
+    RunData,
+    RunRecord,
+)
+
+TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
+
+
+def run_key(key: str) -> str:
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass
+class _Known:
+    run_id: str
+    # Whether an earlier upload already finished this run; then there is nothing left to do.
+    done: bool
+    params: frozenset[str] = frozenset()
+    metrics: frozenset[str] = frozenset()
+
+
+@dataclass
+class Progress:
+    applied: int = 0
+    created: int = 0
+    skipped: int = 0
+    session_run_id: str | None = None
+    experiment_id: str | None = None
+    complete: bool = False
+    open_keys: list[str] = field(default_factory=list)
+
+
+class TreeUploader:
+    """Turns records into ``create_run`` -> ``log_batch`` -> ``set_terminated`` calls."""
+
+    def __init__(
+        self,
+        client: Any,
+        header: Header,
+        limits: Limits,
+        experiment: str | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self._client = client
+        self._header = header
+        self._limits = limits
+        self._experiment_name = experiment or header["experiment"]
+        self._on_progress = on_progress
+        self._run_ids: dict[str, str] = {}
+        self._open: dict[str, str] = {}
+        self._known: dict[str, _Known] = {}
+        self._known_by_run: dict[str, _Known] = {}
+        # Originals of keys and values changed to fit MLflow, logged as one artifact at close.
+        self._changed: dict[str, dict[str, dict[str, str]]] = {}
+        self._last_time = 0
+        self.progress = Progress()
+
+    # -- setup ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        experiment_id = self._experiment_id()
+        self.progress.experiment_id = experiment_id
+        self._known = self._earlier_runs(experiment_id)
+        self._known_by_run = {known.run_id: known for known in self._known.values()}
+
+    def _experiment_id(self) -> str:
+        from mlflow.exceptions import MlflowException
+
+        name = self._experiment_name
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                return str(self._client.create_experiment(name))
+            except MlflowException:
+                # Another session created it between our two calls.
+                experiment = self._client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+        if experiment.lifecycle_stage == "deleted":
+            raise RuntimeError(
+                f"experiment {name!r} is deleted; restore it (mlflow experiments restore) or "
+                "choose another name"
+            )
+        return str(experiment.experiment_id)
+
+    def _earlier_runs(self, experiment_id: str) -> dict[str, _Known]:
+        known: dict[str, _Known] = {}
+        uuid = self._header["session_uuid"]
+        page_token = None
+        # Bounded: a session has at most a few hundred thousand runs.
+        for _page in range(10_000):
+            page = self._client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.`pytest.session_uuid` = '{uuid}'",
+                max_results=1000,
+                page_token=page_token,
+            )
+            for run in page:
+                key = run.data.tags.get("pytest.run_key")
+                if key:
+                    known[key] = _Known(
+                        run_id=run.info.run_id,
+                        done=run.info.status in TERMINAL_STATUSES,
+                        params=frozenset(run.data.params),
+                        metrics=frozenset(run.data.metrics),
+                    )
+            page_token = page.token
+            if not page_token:
+                break
+        return known
+
+    # -- records -------------------------------------------------------------------------------
+
+    def apply_all(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.apply(record)
+        self.finish()
+
+    def apply(self, record: Record) -> None:
+        kind = record["kind"]
+        if kind == "open":
+            self._open_run(record)  # type: ignore[arg-type]
+        elif kind == "close":
+            self._close_run(record)  # type: ignore[arg-type]
+        elif kind == "run":
+            self._open_run(record)  # type: ignore[arg-type]
+            self._close_run(record)  # type: ignore[arg-type]
+        elif kind == "end":
+            self.progress.complete = True
+        self.progress.applied += 1
+        if self._on_progress is not None:
+            self._on_progress(self.progress)
+
+    def finish(self) -> None:
+        """Terminate runs the journal opened but never closed: the session was cut off."""
+        for key, run_id in list(self._open.items()):
+            self._client.set_terminated(run_id, "KILLED", end_time=self._last_time or None)
+            del self._open[key]
+        self.progress.open_keys = []
+
+    def _open_run(self, record: OpenRecord | RunRecord) -> None:
+        key = record["key"]
+        self._last_time = max(self._last_time, record["start"])
+        known = self._known.get(run_key(key))
+        if known is not None:
+            self._run_ids[key] = known.run_id
+            self.progress.skipped += known.done
+            if not known.done:
+                self._open[key] = known.run_id
+            self._note_session(record, known.run_id)
+            return
+        tags = {
+            **self._header["common_tags"],
+            **record.get("tags", {}),
+            "pytest.level": record["level"],
+            "pytest.session_uuid": self._header["session_uuid"],
+            "pytest.run_key": run_key(key),
+        }
+        parent = record["parent"]
+        if parent is not None:
+            tags["mlflow.parentRunId"] = self._run_ids[parent]
+            tags["mlflow.rootRunId"] = self._run_ids[SESSION_KEY]
+        fitted = fit(self._limits, tags=tags)
+        run = self._client.create_run(
+            self.progress.experiment_id,
+            start_time=record["start"],
+            tags=fitted.tags,
+            run_name=truncate(record["name"], self._limits.run_name_length),
+        )
+        run_id = run.info.run_id
+        self._run_ids[key] = run_id
+        self._open[key] = run_id
+        self.progress.created += 1
+        self._note_session(record, run_id)
+        self._changed[key] = fitted.changed
+        if record["kind"] == "open" and record.get("params"):
+            self._log(run_id, {"params": record.get("params", {})}, self._changed[key])
+
+    def _note_session(self, record: OpenRecord | RunRecord, run_id: str) -> None:
+        if record["level"] == "session":
+            self.progress.session_run_id = run_id
+
+    def _close_run(self, record: CloseRecord | RunRecord) -> None:
+        key = record["key"]
+        self._last_time = max(self._last_time, record["end"])
+        run_id = self._open.pop(key, None)
+        if run_id is None:
+            return  # finished by an earlier upload
+        data: RunData = {
+            "metrics": record.get("metrics", {}),
+            "tags": record.get("tags", {}) if record["kind"] == "close" else {},
+            "artifacts": record.get("artifacts", {}),
+        }
+        if record["kind"] == "run":
+            # A test's params were not logged at open: log them with its metrics in one call.
+            data["params"] = record.get("params", {})
+        self._log(run_id, data, self._changed.pop(key, {}), write_changed=True)
+        self._client.set_terminated(run_id, record["status"], end_time=record["end"])
+
+    def _log(
+        self,
+        run_id: str,
+        data: RunData,
+        changed: dict[str, dict[str, str]],
+        write_changed: bool = False,
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        known = self._known_by_run.get(run_id)
+        params = data.get("params", {})
+        metrics = data.get("metrics", {})
+        if known is not None:
+            # Continue an earlier, interrupted upload: params are immutable and metrics would
+            # repeat, so send only what is missing.
+            params = {k: v for k, v in params.items() if k not in known.params}
+            metrics = {k: v for k, v in metrics.items() if k not in known.metrics}
+        fitted = fit(self._limits, params=params, tags=data.get("tags", {}), metrics=metrics)
+        for kind, values in fitted.changed.items():
+            changed.setdefault(kind, {}).update(values)
+        timestamp = self._last_time
+        metric_list = [Metric(k, v, timestamp, 0) for k, v in fitted.metrics.items()]
+        param_list = [Param(k, v) for k, v in fitted.params.items()]
+        tag_list = [RunTag(k, v) for k, v in fitted.tags.items()]
+        per_batch = self._limits.params_tags_per_batch
+        while metric_list or param_list or tag_list:
+            batch_params = param_list[:per_batch]
+            batch_tags = tag_list[: per_batch - len(batch_params)]
+            batch_metrics = metric_list[: self._limits.metrics_per_batch]
+            self._client.log_batch(
+                run_id, metrics=batch_metrics, params=batch_params, tags=batch_tags
+            )
+            param_list = param_list[len(batch_params) :]
+            tag_list = tag_list[len(batch_tags) :]
+            metric_list = metric_list[len(batch_metrics) :]
+        for name, text in data.get("artifacts", {}).items():
+            self._client.log_text(run_id, text, name)
+        if changed and write_changed:
+            self._client.log_dict(run_id, changed, FULL_VALUES_ARTIFACT)
