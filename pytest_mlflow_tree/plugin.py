@@ -6,6 +6,9 @@ option ones.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Generator
+
 import pytest
 
 from pytest_mlflow_tree import iteminfo
@@ -25,13 +28,12 @@ class ItemInfoHooks:
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> pytest.TestReport:
-        report: pytest.TestReport = yield
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
         if call.when == "setup":
-            try:
+            # Params and markers are extras: never fail a test over them.
+            with contextlib.suppress(Exception):
                 setattr(report, iteminfo.REPORT_ATTRIBUTE, iteminfo.item_info(item))
-            except Exception:  # params and markers are extras: never fail a test over them
-                pass
         return report
 
 

@@ -38,3 +38,7 @@ def silence_loggers() -> None:
     """Call after importing mlflow, which installs its own INFO handler on its logger."""
     for name in _NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # MLflow 2.x runs its database migrations through alembic's fileConfig(), which resets the
+    # levels set above and prints every step: only a process-wide floor holds for all versions.
+    # This process is ours (the uploader or the replay command), so the floor harms nobody.
+    logging.disable(logging.INFO)

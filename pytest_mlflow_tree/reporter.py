@@ -139,9 +139,7 @@ class TreeReporter:
                 status = Status.read(self._status_path)
                 done = status.applied if status else 0
                 rate = done / (now - started)
-                terminal.write_line(
-                    f"mlflow-tree: uploading {done}/{total} records ({rate:.0f}/s)"
-                )
+                terminal.write_line(f"mlflow-tree: uploading {done}/{total} records ({rate:.0f}/s)")
         if process.poll() is None:
             process.terminate()
             try:

@@ -18,8 +18,9 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_WAIT_SECONDS = 300.0
 
 
-class SettingsError(pytest.UsageError):
-    """A setting has a value the plugin cannot use."""
+def _bad(source: str, message: str) -> pytest.UsageError:
+    """A usage error that names where the bad value came from."""
+    return pytest.UsageError(f"{source}: {message}")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def _parse_tags(lines: list[str], source: str) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
-            raise SettingsError(f"{source}: tag {line!r} is not KEY=VALUE")
+            raise _bad(source, f"tag {line!r} is not KEY=VALUE")
         tags[key.strip()] = value.strip()
     return tags
 
@@ -119,7 +120,7 @@ def resolve(config: pytest.Config) -> Settings:
         except ValueError:
             wait_seconds = -1.0
         if not wait_seconds >= 0:
-            raise SettingsError(f"{wait_source}: {wait_text!r} is not a number of seconds >= 0")
+            raise _bad(wait_source, f"{wait_text!r} is not a number of seconds >= 0")
 
     return Settings(
         enabled=enabled,

@@ -28,6 +28,6 @@ def describe(value: object) -> str:
 
 
 def is_short_scalar(value: object, limit: int = 40) -> bool:
-    return (
-        isinstance(value, (str, int, float, bool)) or value is None
-    ) and len(describe(value)) <= limit
+    return (isinstance(value, (str, int, float, bool)) or value is None) and len(
+        describe(value)
+    ) <= limit

@@ -1,0 +1,160 @@
+"""The shape of the recorded tree: session -> modules -> tests, linked the way MLflow links."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import Store
+
+SUITE = {
+    "tests/test_model.py": """
+        import pytest
+
+        @pytest.mark.parametrize("depth", [2, 3, 5])
+        def test_accuracy(depth):
+            assert depth > 1
+
+        def test_fails():
+            assert 0.7 > 0.9, "accuracy too low"
+    """,
+    "tests/test_data.py": """
+        import time
+
+        def test_slow_load():
+            time.sleep(0.3)
+
+        class TestSchema:
+            def test_columns(self):
+                pass
+    """,
+    "tests/sub/test_deep.py": """
+        def test_deep():
+            pass
+    """,
+}
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(**{path.removesuffix(".py"): body for path, body in SUITE.items()})
+    return pytester
+
+
+def test_one_session_run_one_module_run_per_file_one_test_run_per_case(
+    suite: pytest.Pytester, record: object
+) -> None:
+    result, tree = record()  # type: ignore[operator]
+    result.assert_outcomes(passed=6, failed=1)
+
+    assert sorted(tree.modules) == [
+        "tests/sub/test_deep.py",
+        "tests/test_data.py",
+        "tests/test_model.py",
+    ]
+    assert sorted(tree.tests) == [
+        "tests/sub/test_deep.py::test_deep",
+        "tests/test_data.py::TestSchema::test_columns",
+        "tests/test_data.py::test_slow_load",
+        "tests/test_model.py::test_accuracy[2]",
+        "tests/test_model.py::test_accuracy[3]",
+        "tests/test_model.py::test_accuracy[5]",
+        "tests/test_model.py::test_fails",
+    ]
+    assert len(tree.runs) == 1 + 3 + 7
+    session = tree.session
+    for module in tree.modules.values():
+        assert module.data.tags["mlflow.parentRunId"] == session.info.run_id
+    for nodeid, test in tree.tests.items():
+        parent = tree.modules[nodeid.split("::")[0]]
+        assert test.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    for run in tree.runs:
+        if run is not session:
+            assert run.data.tags["mlflow.rootRunId"] == session.info.run_id
+    assert "mlflow.parentRunId" not in session.data.tags
+
+
+def test_runs_have_readable_names_and_the_nodeid_as_tag(
+    suite: pytest.Pytester, record: object
+) -> None:
+    _, tree = record()  # type: ignore[operator]
+    source = (suite.path / "tests/test_model.py").read_text().splitlines()
+    def_line = source.index("def test_fails():") + 1
+    names = {nodeid: run.info.run_name for nodeid, run in tree.tests.items()}
+    assert names["tests/test_model.py::test_accuracy[3]"] == "test_accuracy[depth=3]"
+    assert names["tests/test_data.py::TestSchema::test_columns"] == "TestSchema.test_columns"
+    assert tree.modules["tests/test_model.py"].data.tags["pytest.nodeid"] == "tests/test_model.py"
+    test = tree.tests["tests/test_model.py::test_fails"]
+    assert test.data.tags["pytest.file"] == "tests/test_model.py"
+    assert test.data.tags["pytest.line"] == str(def_line)
+
+
+def test_counts_and_statuses_roll_up(suite: pytest.Pytester, record: object) -> None:
+    _, tree = record()  # type: ignore[operator]
+    model = tree.modules["tests/test_model.py"]
+    assert model.info.status == "FAILED"
+    assert model.data.metrics["tests"] == 4
+    assert model.data.metrics["passed"] == 3
+    assert model.data.metrics["failed"] == 1
+    assert model.data.metrics["pass_rate"] == pytest.approx(0.75)
+    assert tree.modules["tests/test_data.py"].info.status == "FINISHED"
+    assert tree.modules["tests/test_data.py"].data.metrics["pass_rate"] == 1.0
+
+    session = tree.session
+    assert session.info.status == "FAILED"
+    assert session.data.metrics["tests"] == 7
+    assert session.data.metrics["passed"] == 6
+    assert session.data.metrics["failed"] == 1
+    assert session.data.tags["pytest.exitstatus"] == "1"
+    note = session.data.tags["mlflow.note.content"]
+    assert "**1 failed**, 6 passed" in note
+    assert "tests/test_model.py::test_fails" in note
+    assert "accuracy too low" in note
+
+
+def test_all_green_session_is_finished(pytester: pytest.Pytester, record: object) -> None:
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    result, tree = record()  # type: ignore[operator]
+    assert result.ret == 0
+    assert tree.session.info.status == "FINISHED"
+    assert tree.modules["test_ok.py"].info.status == "FINISHED"
+
+
+def test_start_and_end_times_bracket_the_real_test(
+    suite: pytest.Pytester, record: object
+) -> None:
+    before = int(time.time() * 1000)
+    _, tree = record()  # type: ignore[operator]
+    after = int(time.time() * 1000)
+    slow = tree.tests["tests/test_data.py::test_slow_load"]
+    assert slow.data.metrics["call_duration"] >= 0.3
+    assert slow.data.metrics["duration"] >= slow.data.metrics["call_duration"]
+    assert slow.info.end_time - slow.info.start_time >= 300
+    session = tree.session
+    module = tree.modules["tests/test_data.py"]
+    assert before <= session.info.start_time <= module.info.start_time <= slow.info.start_time
+    assert slow.info.end_time <= module.info.end_time <= session.info.end_time <= after
+    # The module's duration is its tests' wall time, not the session's.
+    assert module.data.metrics["duration"] * 1000 == pytest.approx(
+        module.info.end_time - module.info.start_time, abs=2
+    )
+    for run in tree.runs:
+        assert run.info.end_time >= run.info.start_time
+
+
+def test_session_run_carries_environment_and_command(
+    pytester: pytest.Pytester, record: object, store: Store
+) -> None:
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    _, tree = record("--mlflow-tree-tag", "team=vision", "-p", "no:randomly")  # type: ignore[operator]
+    tags = tree.session.data.tags
+    assert tags["team"] == "vision"
+    assert tags["pytest.level"] == "session"
+    assert tags["mlflow.source.name"] == "pytest"
+    assert tags["mlflow.user"]
+    assert tags["pytest.pytest_version"] == pytest.__version__
+    assert tags["pytest.python_version"].count(".") == 2
+    assert tags["pytest.mlflow_version"][0].isdigit()
+    assert "--mlflow-tree" in tags["pytest.command"]
+    assert "team=vision" in tags["pytest.command"]
