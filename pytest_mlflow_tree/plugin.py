@@ -45,7 +45,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # Record from the controller only: xdist replays every worker's reports there.
     if hasattr(config, "workerinput"):
         return
-    reporter = TreeReporter(config, settings)
+    try:
+        reporter = TreeReporter(config, settings)
+    except OSError as exc:
+        # No journal, no recording; the tests themselves must still run.
+        config.issue_config_time_warning(
+            pytest.PytestWarning(f"mlflow-tree: cannot write the journal ({exc}): not recording"),
+            stacklevel=2,
+        )
+        return
     config.stash[REPORTER_KEY] = reporter
     config.pluginmanager.register(reporter, "mlflow-tree-reporter")
 

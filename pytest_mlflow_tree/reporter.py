@@ -6,6 +6,7 @@ turns into one warning line at the end, with the journal kept for replay.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import subprocess
@@ -54,6 +55,7 @@ class TreeReporter:
         self.problem: str | None = None
         self.status: Status | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._broken = False
         self._finished = False
         session_uuid = uuid.uuid4().hex
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -81,16 +83,17 @@ class TreeReporter:
     # -- guarding ------------------------------------------------------------------------------
 
     def _guard(self, action: Callable[..., None], *args: Any) -> None:
-        if self._finished and action != self._finish:
+        if self._broken:
             return
         try:
             action(*args)
         except Exception as exc:
+            # Stop recording; what is journaled so far stays replayable.
+            self._broken = True
             if self.problem is None:
                 self.problem = f"recording failed: {type(exc).__name__}: {exc}"
-            # Stop recording; what is journaled so far stays replayable.
-            self._finished = True
-            self._writer.close()
+            with contextlib.suppress(Exception):
+                self._writer.close()
 
     # -- uploader process ----------------------------------------------------------------------
 
@@ -122,6 +125,17 @@ class TreeReporter:
                 start_new_session=True,
             )
 
+    def _stop_uploader(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
     def _wait_for_upload(self) -> None:
         process = self._process
         if process is None:
@@ -141,12 +155,7 @@ class TreeReporter:
                 rate = done / (now - started)
                 terminal.write_line(f"mlflow-tree: uploading {done}/{total} records ({rate:.0f}/s)")
         if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            self._stop_uploader()
             if self.problem is None:
                 self.problem = (
                     f"the upload did not finish within {self.settings.wait_seconds:g} s "
@@ -186,13 +195,19 @@ class TreeReporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
         self._guard(self.recorder.close_session, int(exitstatus), interrupted)
-        self._guard(self._finish)
+        try:
+            self._finish()
+        except Exception as exc:
+            self.problem = self.problem or f"finishing the upload failed: {exc!r}"
 
     def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
         self._writer.close()
+        if self._broken and self._process is not None:
+            # The journal has no end and never will: the uploader would wait for one.
+            self._stop_uploader()
         self._wait_for_upload()
         if self.problem is None and not self.settings.keep_journal:
             for path in (self.journal_path, self._status_path, self._log_path):
@@ -242,4 +257,5 @@ class TreeReporter:
         """Last chance cleanup when pytest ends without a normal session finish."""
         if not self._finished:
             self._finished = True
-            self._writer.close()
+            with contextlib.suppress(Exception):
+                self._writer.close()

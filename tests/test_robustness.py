@@ -1,0 +1,70 @@
+"""Recording problems never change the test run: a clear message, the same outcome."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Store
+
+
+def test_unwritable_journal_dir_warns_and_the_tests_still_run(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    blocker = pytester.path / "not-a-dir"
+    blocker.write_text("a file where the journal directory should be")
+    pytester.makepyfile(test_ok="def test_ok(): pass\ndef test_bad(): assert False")
+    result = pytester.runpytest(
+        "--mlflow-tree",
+        f"--mlflow-tree-tracking-uri={store.uri}",
+        f"--mlflow-tree-journal-dir={blocker / 'journals'}",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*mlflow-tree: cannot write the journal*not recording*"])
+
+
+def _skinny_python() -> str | None:
+    """A Python whose environment has this plugin with mlflow-skinny only (CI builds one)."""
+    python = os.environ.get("PYTEST_MLFLOW_TREE_SKINNY_PYTHON")
+    if python:
+        return python
+    if os.environ.get("CI"):
+        pytest.fail("CI must set PYTEST_MLFLOW_TREE_SKINNY_PYTHON (see .ci/run)")
+    return None
+
+
+def test_sqlite_store_with_only_mlflow_skinny_says_so_in_one_line(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    python = _skinny_python()
+    if python is None:
+        pytest.skip(
+            "needs an environment with only mlflow-skinny: set PYTEST_MLFLOW_TREE_SKINNY_PYTHON "
+            "to its python (.ci/run does)"
+        )
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    done = subprocess.run(
+        [python, "-m", "pytest", "--mlflow-tree", "-p", "no:randomly"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"},
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "1 passed" in output
+    lines = [line for line in output.splitlines() if line.startswith("mlflow-tree:")]
+    assert len(lines) == 1, output
+    assert "needs the full MLflow package" in lines[0]
+    assert "pip install 'pytest-mlflow-tree[local]'" in lines[0]
+    assert "pytest-mlflow-tree replay" in lines[0]
+    assert "Traceback" not in output
+    assert not (tmp_path / "mlflow.db").exists()
+    assert sys.executable != python
