@@ -57,6 +57,7 @@ class TreeReporter:
         self._process: subprocess.Popen[bytes] | None = None
         self._broken = False
         self._finished = False
+        self._ctrl_c = False
         session_uuid = uuid.uuid4().hex
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         self.journal_path = _journal_dir(config, settings) / f"{stamp}-{session_uuid[:8]}.jsonl"
@@ -191,9 +192,14 @@ class TreeReporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._guard(self.recorder.test_report, report)
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        # pytest stops itself on a collection error with Session.Interrupted, a subclass of
+        # KeyboardInterrupt: that session failed, it was not killed.
+        self._ctrl_c = not isinstance(excinfo.value, pytest.Session.Interrupted)
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED and self._ctrl_c
         self._guard(self.recorder.close_session, int(exitstatus), interrupted)
         try:
             self._finish()

@@ -28,6 +28,8 @@ def describe(value: object) -> str:
 
 
 def is_short_scalar(value: object, limit: int = 40) -> bool:
-    return (isinstance(value, (str, int, float, bool)) or value is None) and len(
-        describe(value)
-    ) <= limit
+    """Whether ``value`` reads well inside a run name: a short, single-line scalar."""
+    if not (isinstance(value, (str, int, float, bool)) or value is None):
+        return False
+    text = describe(value)
+    return len(text) <= limit and text.isprintable()

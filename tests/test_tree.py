@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from conftest import Store
 
 SUITE = {
@@ -121,9 +120,7 @@ def test_all_green_session_is_finished(pytester: pytest.Pytester, record: object
     assert tree.modules["test_ok.py"].info.status == "FINISHED"
 
 
-def test_start_and_end_times_bracket_the_real_test(
-    suite: pytest.Pytester, record: object
-) -> None:
+def test_start_and_end_times_bracket_the_real_test(suite: pytest.Pytester, record: object) -> None:
     before = int(time.time() * 1000)
     _, tree = record()  # type: ignore[operator]
     after = int(time.time() * 1000)
