@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,13 +84,13 @@ class Tree:
 
 
 @pytest.fixture
-def store(tmp_path: Path, migrated_db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+def store(tmp_path: Path, migrated_db: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
         monkeypatch.delenv(name, raising=False)
     path = tmp_path / "store" / "mlflow.db"
     path.parent.mkdir()
     shutil.copy(migrated_db, path)
-    yield Store(uri=f"sqlite:///{path}", path=path)
+    return Store(uri=f"sqlite:///{path}", path=path)
 
 
 @pytest.fixture
@@ -100,10 +99,7 @@ def record(pytester: pytest.Pytester, store: Store) -> Any:
 
     def run(*args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]:
         argv = ("--mlflow-tree", f"--mlflow-tree-tracking-uri={store.uri}", *args)
-        if subprocess:
-            result = pytester.runpytest_subprocess(*argv)
-        else:
-            result = pytester.runpytest(*argv)
-        return result, store.tree()
+        run_pytest = pytester.runpytest_subprocess if subprocess else pytester.runpytest
+        return run_pytest(*argv), store.tree()
 
     return run
