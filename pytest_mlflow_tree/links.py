@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pytest_mlflow_tree import redact
-from pytest_mlflow_tree.settings import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.options import DEFAULT_TRACKING_URI
 
 LOCAL_UI = "http://127.0.0.1:5000"
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mlflow_tree import iteminfo
-from pytest_mlflow_tree.reporter import TreeReporter
-from pytest_mlflow_tree.settings import add_options, resolve
+from pytest_mlflow_tree.options import add_options, is_enabled
 
-REPORTER_KEY = pytest.StashKey[TreeReporter]()
+if TYPE_CHECKING:
+    from pytest_mlflow_tree.reporter import TreeReporter
+
+REPORTER_KEY: pytest.StashKey[TreeReporter] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -31,6 +33,8 @@ class ItemInfoHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if call.when == "setup":
+            from pytest_mlflow_tree import iteminfo
+
             # Params and markers are extras: never fail a test over them.
             with contextlib.suppress(Exception):
                 setattr(report, iteminfo.REPORT_ATTRIBUTE, iteminfo.item_info(item))
@@ -38,9 +42,12 @@ class ItemInfoHooks:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    settings = resolve(config)
-    if not settings.enabled:
+    if not is_enabled(config):
         return
+    from pytest_mlflow_tree.reporter import TreeReporter
+    from pytest_mlflow_tree.settings import resolve
+
+    settings = resolve(config)
     config.pluginmanager.register(ItemInfoHooks(), "mlflow-tree-iteminfo")
     # Record from the controller only: xdist replays every worker's reports there.
     if hasattr(config, "workerinput"):
