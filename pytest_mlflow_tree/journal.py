@@ -91,6 +91,7 @@ def follow(
         # After the writer is gone, read once more: it may have written its last lines between
         # our last read and the check.
         last_pass = False
+        line_number = 0
         while True:
             chunk = file.readline()
             if chunk:
@@ -100,7 +101,14 @@ def follow(
                 line, pending = pending, ""
                 if not line.strip():
                     continue
-                record = decode(line)
+                line_number += 1
+                try:
+                    record = decode(line)
+                except ValueError as exc:
+                    what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
+                    raise JournalError(
+                        f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
+                    ) from None
                 yield record
                 if record.get("kind") == "end":
                     return

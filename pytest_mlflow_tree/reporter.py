@@ -215,7 +215,8 @@ class TreeReporter:
             # The journal has no end and never will: the uploader would wait for one.
             self._stop_uploader()
         self._wait_for_upload()
-        if self.problem is None and not self.settings.keep_journal:
+        uploaded = self.settings.upload and self.problem is None
+        if uploaded and not self.settings.keep_journal:
             for path in (self.journal_path, self._status_path, self._log_path):
                 path.unlink(missing_ok=True)
 

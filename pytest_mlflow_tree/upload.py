@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_mlflow_tree import journal, quiet, redact
+from pytest_mlflow_tree import journal, quiet, redact, sqlite_tuning
 from pytest_mlflow_tree.records import Header
 from pytest_mlflow_tree.status import Status
 from pytest_mlflow_tree.uploader import Progress, TreeUploader
@@ -24,6 +24,10 @@ from pytest_mlflow_tree.uploader import Progress, TreeUploader
 _STATUS_INTERVAL = 0.2
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+# Threads uploading tests to a tracking server at once. Enough to hide the server's latency on
+# a few cores without flooding a shared server.
+DEFAULT_SERVER_WORKERS = 8
 
 
 class StoreUnavailable(Exception):
@@ -51,6 +55,13 @@ def missing_store_message(uri: str) -> str:
     )
 
 
+def workers_for(uri: str, requested: int | None) -> int:
+    """Concurrent uploads: a server gains from them, a database file has one writer anyway."""
+    if requested is not None:
+        return max(1, requested)
+    return DEFAULT_SERVER_WORKERS if uri.startswith(("http://", "https://")) else 1
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -68,8 +79,14 @@ def run(
     follow_pid: int | None = None,
     status_path: Path | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    workers: int | None = None,
+    log_traceback: bool = False,
 ) -> Status:
-    """Upload one journal; return the final status. Raises nothing: errors land in the status."""
+    """Upload one journal; return the final status. Raises nothing: errors land in the status.
+
+    ``log_traceback`` prints unexpected errors' tracebacks to stderr: the uploader process's
+    stderr is its log file, while the replay command shows the user one line instead.
+    """
     status = Status()
     last_write = 0.0
 
@@ -100,24 +117,33 @@ def run(
         if needs_full_mlflow(uri) and not full_mlflow_installed():
             raise StoreUnavailable(missing_store_message(uri))
         quiet.apply_to_process()
+        database = sqlite_tuning.sqlite_path(uri)
+        if database is not None:
+            sqlite_tuning.enable_wal(database)
         from mlflow.tracking import MlflowClient
 
         from pytest_mlflow_tree.limits import Limits
 
         quiet.silence_loggers()
+        if database is not None:
+            sqlite_tuning.relax_sync_on_connect()
         uploader = TreeUploader(
             MlflowClient(tracking_uri=uri),
             header,
             Limits.from_mlflow(),
             experiment=experiment,
             on_progress=report,
+            workers=workers_for(uri, workers),
         )
         uploader.start()
         uploader.apply_all(records)
         status.done = True
+    except (journal.JournalError, StoreUnavailable) as exc:
+        status.error = str(exc)
     except Exception as exc:
         status.error = f"{type(exc).__name__}: {exc}".strip()
-        traceback.print_exc(file=sys.stderr)
+        if log_traceback:
+            traceback.print_exc(file=sys.stderr)
     if uploader is not None:
         report(uploader.progress, force=True)
     if status_path is not None:
@@ -130,8 +156,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("journal", type=Path)
     parser.add_argument("--follow-pid", type=int, help="follow the journal while PID lives")
     parser.add_argument("--status", type=Path, help="write progress to this JSON file")
+    parser.add_argument("--workers", type=int, help="concurrent test uploads")
     args = parser.parse_args(argv)
-    status = run(args.journal, follow_pid=args.follow_pid, status_path=args.status)
+    status = run(
+        args.journal,
+        follow_pid=args.follow_pid,
+        status_path=args.status,
+        workers=args.workers,
+        log_traceback=True,
+    )
     return 0 if status.done else 1
 
 
