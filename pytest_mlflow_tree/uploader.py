@@ -11,8 +11,10 @@ anything the uploader looks up the runs an earlier upload of the same session ma
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 from pytest_mlflow_tree.limits import FULL_VALUES_ARTIFACT, Limits, fit, truncate
@@ -50,7 +52,6 @@ class Progress:
     session_run_id: str | None = None
     experiment_id: str | None = None
     complete: bool = False
-    open_keys: list[str] = field(default_factory=list)
 
 
 class TreeUploader:
@@ -63,6 +64,7 @@ class TreeUploader:
         limits: Limits,
         experiment: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        workers: int = 1,
     ) -> None:
         self._client = client
         self._header = header
@@ -77,6 +79,11 @@ class TreeUploader:
         self._changed: dict[str, dict[str, dict[str, str]]] = {}
         self._last_time = 0
         self.progress = Progress()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(workers, "mlflow-tree-upload") if workers > 1 else None
+        self._slots = threading.BoundedSemaphore(max(1, workers) * 4)
+        self._pending: set[Future[None]] = set()
+        self._error: BaseException | None = None
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -135,75 +142,138 @@ class TreeUploader:
     # -- records -------------------------------------------------------------------------------
 
     def apply_all(self, records: Iterable[Record]) -> None:
-        for record in records:
-            self.apply(record)
-        self.finish()
+        try:
+            for record in records:
+                self.apply(record)
+            self._drain()
+            self.finish()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
 
     def apply(self, record: Record) -> None:
+        self._raise_worker_error()
         kind = record["kind"]
+        if kind == "run":
+            # Tests are independent of each other once their parents exist: they are the part
+            # that runs concurrently. Parents are opened inline, so they always exist first.
+            self._submit(record)  # type: ignore[arg-type]
+            return
         if kind == "open":
             self._open_run(record)  # type: ignore[arg-type]
         elif kind == "close":
             self._close_run(record)  # type: ignore[arg-type]
-        elif kind == "run":
-            self._open_run(record)  # type: ignore[arg-type]
-            self._close_run(record)  # type: ignore[arg-type]
         elif kind == "end":
             self.progress.complete = True
-        self.progress.applied += 1
-        if self._on_progress is not None:
-            self._on_progress(self.progress)
+        self._applied()
 
     def finish(self) -> None:
         """Terminate runs the journal opened but never closed: the session was cut off."""
         for key, run_id in list(self._open.items()):
             self._client.set_terminated(run_id, "KILLED", end_time=self._last_time or None)
             del self._open[key]
-        self.progress.open_keys = []
 
-    def _open_run(self, record: OpenRecord | RunRecord) -> None:
-        key = record["key"]
-        self._last_time = max(self._last_time, record["start"])
-        known = self._known.get(run_key(key))
-        if known is not None:
-            self._run_ids[key] = known.run_id
-            self.progress.skipped += known.done
-            if not known.done:
-                self._open[key] = known.run_id
-            self._note_session(record, known.run_id)
+    # -- concurrency ---------------------------------------------------------------------------
+
+    def _applied(self) -> None:
+        with self._lock:
+            self.progress.applied += 1
+            if self._on_progress is not None:
+                self._on_progress(self.progress)
+
+    def _submit(self, record: RunRecord) -> None:
+        self._last_time = max(self._last_time, record["end"])
+        parent_id = self._run_ids[record["parent"] or SESSION_KEY]
+        if self._pool is None:
+            self._upload_test(record, parent_id)
+            self._applied()
             return
+        # Bounded: the journal may hold far more tests than fit in memory as futures.
+        self._slots.acquire()
+        future = self._pool.submit(self._upload_test, record, parent_id)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[None]) -> None:
+        self._slots.release()
+        with self._lock:
+            self._pending.discard(future)
+        error = future.exception()
+        if error is not None:
+            with self._lock:
+                self._error = self._error or error
+        else:
+            self._applied()
+
+    def _drain(self) -> None:
+        for _ in range(len(self._pending) + 1):
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                break
+            wait(pending)
+        self._raise_worker_error()
+
+    def _raise_worker_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    # -- MLflow calls --------------------------------------------------------------------------
+
+    def _tags(self, record: OpenRecord | RunRecord, parent_id: str | None) -> dict[str, str]:
         tags = {
             **self._header["common_tags"],
             **record.get("tags", {}),
             "pytest.level": record["level"],
             "pytest.session_uuid": self._header["session_uuid"],
-            "pytest.run_key": run_key(key),
+            "pytest.run_key": run_key(record["key"]),
         }
-        parent = record["parent"]
-        if parent is not None:
-            tags["mlflow.parentRunId"] = self._run_ids[parent]
+        if parent_id is not None:
+            tags["mlflow.parentRunId"] = parent_id
             tags["mlflow.rootRunId"] = self._run_ids[SESSION_KEY]
-        fitted = fit(self._limits, tags=tags)
+        return tags
+
+    def _create(
+        self, record: OpenRecord | RunRecord, parent_id: str | None
+    ) -> tuple[str, dict[str, dict[str, str]]]:
+        fitted = fit(self._limits, tags=self._tags(record, parent_id))
         run = self._client.create_run(
             self.progress.experiment_id,
             start_time=record["start"],
             tags=fitted.tags,
             run_name=truncate(record["name"], self._limits.run_name_length),
         )
-        run_id = run.info.run_id
+        with self._lock:
+            self.progress.created += 1
+        return run.info.run_id, fitted.changed
+
+    def _open_run(self, record: OpenRecord) -> None:
+        key = record["key"]
+        self._last_time = max(self._last_time, record["start"])
+        known = self._known.get(run_key(key))
+        if known is not None:
+            self._run_ids[key] = known.run_id
+            if known.done:
+                self.progress.skipped += 1
+            else:
+                self._open[key] = known.run_id
+            self._note_session(record, known.run_id)
+            return
+        parent = record["parent"]
+        run_id, changed = self._create(record, self._run_ids[parent] if parent else None)
         self._run_ids[key] = run_id
         self._open[key] = run_id
-        self.progress.created += 1
+        self._changed[key] = changed
         self._note_session(record, run_id)
-        self._changed[key] = fitted.changed
-        if record["kind"] == "open" and record.get("params"):
-            self._log(run_id, {"params": record.get("params", {})}, self._changed[key])
+        if record.get("params"):
+            self._log(run_id, {"params": record.get("params", {})}, changed)
 
-    def _note_session(self, record: OpenRecord | RunRecord, run_id: str) -> None:
+    def _note_session(self, record: OpenRecord, run_id: str) -> None:
         if record["level"] == "session":
             self.progress.session_run_id = run_id
 
-    def _close_run(self, record: CloseRecord | RunRecord) -> None:
+    def _close_run(self, record: CloseRecord) -> None:
         key = record["key"]
         self._last_time = max(self._last_time, record["end"])
         run_id = self._open.pop(key, None)
@@ -211,13 +281,30 @@ class TreeUploader:
             return  # finished by an earlier upload
         data: RunData = {
             "metrics": record.get("metrics", {}),
-            "tags": record.get("tags", {}) if record["kind"] == "close" else {},
+            "tags": record.get("tags", {}),
             "artifacts": record.get("artifacts", {}),
         }
-        if record["kind"] == "run":
-            # A test's params were not logged at open: log them with its metrics in one call.
-            data["params"] = record.get("params", {})
         self._log(run_id, data, self._changed.pop(key, {}), write_changed=True)
+        self._client.set_terminated(run_id, record["status"], end_time=record["end"])
+
+    def _upload_test(self, record: RunRecord, parent_id: str) -> None:
+        """All of one test: safe to run in a worker thread (touches no shared mapping)."""
+        known = self._known.get(run_key(record["key"]))
+        if known is not None and known.done:
+            with self._lock:
+                self.progress.skipped += 1
+            return
+        changed: dict[str, dict[str, str]] = {}
+        if known is not None:
+            run_id = known.run_id
+        else:
+            run_id, changed = self._create(record, parent_id)
+        data: RunData = {
+            "params": record.get("params", {}),
+            "metrics": record.get("metrics", {}),
+            "artifacts": record.get("artifacts", {}),
+        }
+        self._log(run_id, data, changed, write_changed=True, timestamp=record["end"])
         self._client.set_terminated(run_id, record["status"], end_time=record["end"])
 
     def _log(
@@ -226,6 +313,7 @@ class TreeUploader:
         data: RunData,
         changed: dict[str, dict[str, str]],
         write_changed: bool = False,
+        timestamp: int | None = None,
     ) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
@@ -240,8 +328,8 @@ class TreeUploader:
         fitted = fit(self._limits, params=params, tags=data.get("tags", {}), metrics=metrics)
         for kind, values in fitted.changed.items():
             changed.setdefault(kind, {}).update(values)
-        timestamp = self._last_time
-        metric_list = [Metric(k, v, timestamp, 0) for k, v in fitted.metrics.items()]
+        step_time = self._last_time if timestamp is None else timestamp
+        metric_list = [Metric(k, v, step_time, 0) for k, v in fitted.metrics.items()]
         param_list = [Param(k, v) for k, v in fitted.params.items()]
         tag_list = [RunTag(k, v) for k, v in fitted.tags.items()]
         per_batch = self._limits.params_tags_per_batch
