@@ -11,6 +11,8 @@ from pathlib import Path
 @dataclass
 class Status:
     applied: int = 0
+    # Tests uploaded concurrently (see TreeUploader).
+    pooled: int = 0
     session_run_id: str | None = None
     experiment_id: str | None = None
     # The tracking URI the upload went to, credentials removed.

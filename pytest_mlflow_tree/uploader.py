@@ -11,11 +11,13 @@ anything the uploader looks up the runs an earlier upload of the same session ma
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import threading
+import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pytest_mlflow_tree.limits import FULL_VALUES_ARTIFACT, Limits, fit, truncate
 from pytest_mlflow_tree.records import (
@@ -29,6 +31,11 @@ from pytest_mlflow_tree.records import (
 )
 
 TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
+
+T = TypeVar("T")
+
+# Tests uploaded here before worker processes are started for the rest (SQLite).
+_PROCESSES_AFTER = 100
 
 
 def run_key(key: str) -> str:
@@ -49,13 +56,21 @@ class Progress:
     applied: int = 0
     created: int = 0
     skipped: int = 0
+    # Tests uploaded by the pool (threads or worker processes) rather than inline.
+    pooled: int = 0
     session_run_id: str | None = None
     experiment_id: str | None = None
     complete: bool = False
 
 
 class TreeUploader:
-    """Turns records into ``create_run`` -> ``log_batch`` -> ``set_terminated`` calls."""
+    """Turns records into ``create_run`` -> ``log_batch`` -> ``set_terminated`` calls.
+
+    Session and module runs are written inline, in journal order, so a parent always exists
+    before its children. Tests, independent of each other once their module run exists, go to
+    a bounded pool: threads for a tracking server (its latency is what they hide), processes
+    for a SQLite file (MLflow's client is CPU-bound Python; SQLite serializes the commits).
+    """
 
     def __init__(
         self,
@@ -65,25 +80,31 @@ class TreeUploader:
         experiment: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         workers: int = 1,
+        worker_processes_uri: str | None = None,
     ) -> None:
         self._client = client
         self._header = header
         self._limits = limits
         self._experiment_name = experiment or header["experiment"]
         self._on_progress = on_progress
+        self._workers = workers
+        self._worker_processes_uri = worker_processes_uri
+        self._writer: RunWriter | None = None
         self._run_ids: dict[str, str] = {}
         self._open: dict[str, str] = {}
         self._known: dict[str, _Known] = {}
-        self._known_by_run: dict[str, _Known] = {}
         # Originals of keys and values changed to fit MLflow, logged as one artifact at close.
         self._changed: dict[str, dict[str, dict[str, str]]] = {}
         self._last_time = 0
         self.progress = Progress()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(workers, "mlflow-tree-upload") if workers > 1 else None
+        self._pool: Executor | None = None
+        # Bounded: the journal may hold far more tests than fit in memory as futures.
         self._slots = threading.BoundedSemaphore(max(1, workers) * 4)
-        self._pending: set[Future[None]] = set()
+        self._pending: set[Future[str]] = set()
         self._error: BaseException | None = None
+        self._warm_up: Future[int] | None = None
+        self._tests_seen = 0
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -91,7 +112,9 @@ class TreeUploader:
         experiment_id = self._experiment_id()
         self.progress.experiment_id = experiment_id
         self._known = self._earlier_runs(experiment_id)
-        self._known_by_run = {known.run_id: known for known in self._known.values()}
+        self._writer = RunWriter(
+            self._client, self._header, self._limits, experiment_id, self._known
+        )
 
     def _experiment_id(self) -> str:
         from mlflow.exceptions import MlflowException
@@ -139,6 +162,12 @@ class TreeUploader:
                 break
         return known
 
+    @property
+    def writer(self) -> RunWriter:
+        if self._writer is None:
+            raise RuntimeError("start() first")
+        return self._writer
+
     # -- records -------------------------------------------------------------------------------
 
     def apply_all(self, records: Iterable[Record]) -> None:
@@ -155,8 +184,6 @@ class TreeUploader:
         self._raise_worker_error()
         kind = record["kind"]
         if kind == "run":
-            # Tests are independent of each other once their parents exist: they are the part
-            # that runs concurrently. Parents are opened inline, so they always exist first.
             self._submit(record)  # type: ignore[arg-type]
             return
         if kind == "open":
@@ -165,37 +192,122 @@ class TreeUploader:
             self._close_run(record)  # type: ignore[arg-type]
         elif kind == "end":
             self.progress.complete = True
-        self._applied()
+        self._applied(None)
 
     def finish(self) -> None:
         """Terminate runs the journal opened but never closed: the session was cut off."""
         for key, run_id in list(self._open.items()):
-            self._client.set_terminated(run_id, "KILLED", end_time=self._last_time or None)
+            self.writer.terminate(run_id, "KILLED", self._last_time or None)
             del self._open[key]
+
+    def _open_run(self, record: OpenRecord) -> None:
+        key = record["key"]
+        self._last_time = max(self._last_time, record["start"])
+        known = self._known.get(run_key(key))
+        if known is not None:
+            run_id = known.run_id
+            if known.done:
+                self.progress.skipped += 1
+            else:
+                self._open[key] = run_id
+        else:
+            parent = record["parent"]
+            run_id, changed = self.writer.create(record, self._run_ids[parent] if parent else None)
+            self.progress.created += 1
+            self._open[key] = run_id
+            self._changed[key] = changed
+            if record.get("params"):
+                self.writer.log(
+                    run_id, {"params": record.get("params", {})}, changed, record["start"]
+                )
+        self._run_ids[key] = run_id
+        if record["level"] == "session":
+            self.progress.session_run_id = run_id
+            self.writer.root_run_id = run_id
+
+    def _close_run(self, record: CloseRecord) -> None:
+        key = record["key"]
+        self._last_time = max(self._last_time, record["end"])
+        run_id = self._open.pop(key, None)
+        if run_id is None:
+            return  # finished by an earlier upload
+        data: RunData = {
+            "metrics": record.get("metrics", {}),
+            "tags": record.get("tags", {}),
+            "artifacts": record.get("artifacts", {}),
+        }
+        changed = self._changed.pop(key, {})
+        self.writer.log(run_id, data, changed, record["end"], write_changed=True)
+        self.writer.terminate(run_id, record["status"], record["end"])
 
     # -- concurrency ---------------------------------------------------------------------------
 
-    def _applied(self) -> None:
+    def _applied(self, outcome: str | None) -> None:
         with self._lock:
             self.progress.applied += 1
+            if outcome == "created":
+                self.progress.created += 1
+            elif outcome == "skipped":
+                self.progress.skipped += 1
             if self._on_progress is not None:
                 self._on_progress(self.progress)
 
     def _submit(self, record: RunRecord) -> None:
         self._last_time = max(self._last_time, record["end"])
         parent_id = self._run_ids[record["parent"] or SESSION_KEY]
-        if self._pool is None:
-            self._upload_test(record, parent_id)
-            self._applied()
+        known = self._known.get(run_key(record["key"]))
+        self._tests_seen += 1
+        pool = self._get_pool()
+        if pool is None:
+            self._applied(self.writer.upload_test(record, parent_id, known))
             return
-        # Bounded: the journal may hold far more tests than fit in memory as futures.
         self._slots.acquire()
-        future = self._pool.submit(self._upload_test, record, parent_id)
+        if self._worker_processes_uri is not None:
+            future = pool.submit(upload_test_in_worker, record, parent_id, known)
+        else:
+            future = pool.submit(self.writer.upload_test, record, parent_id, known)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
 
-    def _done(self, future: Future[None]) -> None:
+    def _get_pool(self) -> Executor | None:
+        """The pool to send a test to, or ``None`` to upload it here and now."""
+        if self._workers <= 1:
+            return None
+        if self._pool is not None:
+            if self._warm_up is not None and not self._warm_up.done():
+                return None  # worker processes still importing MLflow: keep going meanwhile
+            return self._pool
+        if self._worker_processes_uri is None:
+            self._pool = ThreadPoolExecutor(self._workers, "mlflow-tree-upload")
+        elif self._tests_seen < _PROCESSES_AFTER:
+            # Starting a worker process costs a second or two: small sessions are done sooner
+            # without them.
+            return None
+        else:
+            # Made now, not at start: the workers need the session run's id, and a new SQLite
+            # database must be created and migrated by one process (this one) before others
+            # open it.
+            root_run_id = self.writer.root_run_id
+            if root_run_id is None:
+                raise RuntimeError("a test record came before the session's open record")
+            self._pool = ProcessPoolExecutor(
+                self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=init_worker,
+                initargs=(
+                    self._worker_processes_uri,
+                    self._header,
+                    self._limits,
+                    self.writer.experiment_id,
+                    root_run_id,
+                ),
+            )
+            self._warm_up = self._pool.submit(int)
+            return None
+        return self._pool
+
+    def _done(self, future: Future[str]) -> None:
         self._slots.release()
         with self._lock:
             self._pending.discard(future)
@@ -204,7 +316,9 @@ class TreeUploader:
             with self._lock:
                 self._error = self._error or error
         else:
-            self._applied()
+            with self._lock:
+                self.progress.pooled += 1
+            self._applied(future.result())
 
     def _drain(self) -> None:
         for _ in range(len(self._pending) + 1):
@@ -219,9 +333,26 @@ class TreeUploader:
         if self._error is not None:
             raise self._error
 
-    # -- MLflow calls --------------------------------------------------------------------------
 
-    def _tags(self, record: OpenRecord | RunRecord, parent_id: str | None) -> dict[str, str]:
+class RunWriter:
+    """The MLflow calls that write one run; used by the uploader and its worker processes."""
+
+    def __init__(
+        self,
+        client: Any,
+        header: Header,
+        limits: Limits,
+        experiment_id: str,
+        known: dict[str, _Known] | None = None,
+    ) -> None:
+        self._client = client
+        self._header = header
+        self._limits = limits
+        self.experiment_id = experiment_id
+        self.root_run_id: str | None = None
+        self._known_by_run = {k.run_id: k for k in (known or {}).values()}
+
+    def tags(self, record: OpenRecord | RunRecord, parent_id: str | None) -> dict[str, str]:
         tags = {
             **self._header["common_tags"],
             **record.get("tags", {}),
@@ -229,91 +360,53 @@ class TreeUploader:
             "pytest.session_uuid": self._header["session_uuid"],
             "pytest.run_key": run_key(record["key"]),
         }
-        if parent_id is not None:
+        if parent_id is not None and self.root_run_id is not None:
             tags["mlflow.parentRunId"] = parent_id
-            tags["mlflow.rootRunId"] = self._run_ids[SESSION_KEY]
+            tags["mlflow.rootRunId"] = self.root_run_id
         return tags
 
-    def _create(
+    def create(
         self, record: OpenRecord | RunRecord, parent_id: str | None
     ) -> tuple[str, dict[str, dict[str, str]]]:
-        fitted = fit(self._limits, tags=self._tags(record, parent_id))
-        run = self._client.create_run(
-            self.progress.experiment_id,
+        fitted = fit(self._limits, tags=self.tags(record, parent_id))
+        run = _retry_locked(
+            self._client.create_run,
+            self.experiment_id,
             start_time=record["start"],
             tags=fitted.tags,
             run_name=truncate(record["name"], self._limits.run_name_length),
         )
-        with self._lock:
-            self.progress.created += 1
-        return run.info.run_id, fitted.changed
+        return str(run.info.run_id), fitted.changed
 
-    def _open_run(self, record: OpenRecord) -> None:
-        key = record["key"]
-        self._last_time = max(self._last_time, record["start"])
-        known = self._known.get(run_key(key))
-        if known is not None:
-            self._run_ids[key] = known.run_id
-            if known.done:
-                self.progress.skipped += 1
-            else:
-                self._open[key] = known.run_id
-            self._note_session(record, known.run_id)
-            return
-        parent = record["parent"]
-        run_id, changed = self._create(record, self._run_ids[parent] if parent else None)
-        self._run_ids[key] = run_id
-        self._open[key] = run_id
-        self._changed[key] = changed
-        self._note_session(record, run_id)
-        if record.get("params"):
-            self._log(run_id, {"params": record.get("params", {})}, changed)
+    def terminate(self, run_id: str, status: str, end: int | None) -> None:
+        _retry_locked(self._client.set_terminated, run_id, status, end_time=end)
 
-    def _note_session(self, record: OpenRecord, run_id: str) -> None:
-        if record["level"] == "session":
-            self.progress.session_run_id = run_id
-
-    def _close_run(self, record: CloseRecord) -> None:
-        key = record["key"]
-        self._last_time = max(self._last_time, record["end"])
-        run_id = self._open.pop(key, None)
-        if run_id is None:
-            return  # finished by an earlier upload
-        data: RunData = {
-            "metrics": record.get("metrics", {}),
-            "tags": record.get("tags", {}),
-            "artifacts": record.get("artifacts", {}),
-        }
-        self._log(run_id, data, self._changed.pop(key, {}), write_changed=True)
-        self._client.set_terminated(run_id, record["status"], end_time=record["end"])
-
-    def _upload_test(self, record: RunRecord, parent_id: str) -> None:
-        """All of one test: safe to run in a worker thread (touches no shared mapping)."""
-        known = self._known.get(run_key(record["key"]))
+    def upload_test(self, record: RunRecord, parent_id: str, known: _Known | None) -> str:
+        """All of one test. Returns "created", "continued" or "skipped"."""
         if known is not None and known.done:
-            with self._lock:
-                self.progress.skipped += 1
-            return
+            return "skipped"
         changed: dict[str, dict[str, str]] = {}
         if known is not None:
             run_id = known.run_id
+            self._known_by_run[run_id] = known
         else:
-            run_id, changed = self._create(record, parent_id)
+            run_id, changed = self.create(record, parent_id)
         data: RunData = {
             "params": record.get("params", {}),
             "metrics": record.get("metrics", {}),
             "artifacts": record.get("artifacts", {}),
         }
-        self._log(run_id, data, changed, write_changed=True, timestamp=record["end"])
-        self._client.set_terminated(run_id, record["status"], end_time=record["end"])
+        self.log(run_id, data, changed, timestamp=record["end"], write_changed=True)
+        self.terminate(run_id, record["status"], record["end"])
+        return "continued" if known is not None else "created"
 
-    def _log(
+    def log(
         self,
         run_id: str,
         data: RunData,
         changed: dict[str, dict[str, str]],
+        timestamp: int,
         write_changed: bool = False,
-        timestamp: int | None = None,
     ) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
@@ -328,8 +421,7 @@ class TreeUploader:
         fitted = fit(self._limits, params=params, tags=data.get("tags", {}), metrics=metrics)
         for kind, values in fitted.changed.items():
             changed.setdefault(kind, {}).update(values)
-        step_time = self._last_time if timestamp is None else timestamp
-        metric_list = [Metric(k, v, step_time, 0) for k, v in fitted.metrics.items()]
+        metric_list = [Metric(k, v, timestamp, 0) for k, v in fitted.metrics.items()]
         param_list = [Param(k, v) for k, v in fitted.params.items()]
         tag_list = [RunTag(k, v) for k, v in fitted.tags.items()]
         per_batch = self._limits.params_tags_per_batch
@@ -337,8 +429,12 @@ class TreeUploader:
             batch_params = param_list[:per_batch]
             batch_tags = tag_list[: per_batch - len(batch_params)]
             batch_metrics = metric_list[: self._limits.metrics_per_batch]
-            self._client.log_batch(
-                run_id, metrics=batch_metrics, params=batch_params, tags=batch_tags
+            _retry_locked(
+                self._client.log_batch,
+                run_id,
+                metrics=batch_metrics,
+                params=batch_params,
+                tags=batch_tags,
             )
             param_list = param_list[len(batch_params) :]
             tag_list = tag_list[len(batch_tags) :]
@@ -347,3 +443,49 @@ class TreeUploader:
             self._client.log_text(run_id, text, name)
         if changed and write_changed:
             self._client.log_dict(run_id, changed, FULL_VALUES_ARTIFACT)
+
+
+# SQLite answers "database is locked" when two writers' transactions meet in a way its busy
+# timeout does not cover (a read upgraded to a write in WAL mode). Each MLflow call is one
+# transaction, rolled back whole on that error, so repeating it is safe.
+_LOCKED_ATTEMPTS = 8
+
+
+def _retry_locked(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    for attempt in range(_LOCKED_ATTEMPTS):
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            if "database is locked" not in str(exc) or attempt == _LOCKED_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+# Worker processes (SQLite): each holds one RunWriter, made once by the pool's initializer.
+# A process pool can only reach per-process state through the module; nothing else uses it.
+_WORKER_WRITER: list[RunWriter] = []
+
+
+def init_worker(
+    tracking_uri: str,
+    header: Header,
+    limits: Limits,
+    experiment_id: str,
+    root_run_id: str,
+) -> None:
+    from pytest_mlflow_tree import quiet, sqlite_tuning
+
+    quiet.apply_to_process()
+    from mlflow.tracking import MlflowClient
+
+    quiet.silence_loggers()
+    if sqlite_tuning.sqlite_path(tracking_uri) is not None:
+        sqlite_tuning.relax_sync_on_connect()
+    writer = RunWriter(MlflowClient(tracking_uri=tracking_uri), header, limits, experiment_id)
+    writer.root_run_id = root_run_id
+    _WORKER_WRITER[:] = [writer]
+
+
+def upload_test_in_worker(record: RunRecord, parent_id: str, known: _Known | None) -> str:
+    return _WORKER_WRITER[0].upload_test(record, parent_id, known)
