@@ -11,11 +11,10 @@ anything the uploader looks up the runs an earlier upload of the same session ma
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,9 +32,6 @@ from pytest_mlflow_tree.records import (
 TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
 
 T = TypeVar("T")
-
-# Tests uploaded here before worker processes are started for the rest (SQLite).
-_PROCESSES_AFTER = 100
 
 
 def run_key(key: str) -> str:
@@ -68,8 +64,8 @@ class TreeUploader:
 
     Session and module runs are written inline, in journal order, so a parent always exists
     before its children. Tests, independent of each other once their module run exists, go to
-    a bounded pool: threads for a tracking server (its latency is what they hide), processes
-    for a SQLite file (MLflow's client is CPU-bound Python; SQLite serializes the commits).
+    a bounded pool of threads when ``workers`` > 1: against a tracking server they hide its
+    latency.
     """
 
     def __init__(
@@ -80,7 +76,6 @@ class TreeUploader:
         experiment: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         workers: int = 1,
-        worker_processes_uri: str | None = None,
     ) -> None:
         self._client = client
         self._header = header
@@ -88,7 +83,6 @@ class TreeUploader:
         self._experiment_name = experiment or header["experiment"]
         self._on_progress = on_progress
         self._workers = workers
-        self._worker_processes_uri = worker_processes_uri
         self._writer: RunWriter | None = None
         self._run_ids: dict[str, str] = {}
         self._open: dict[str, str] = {}
@@ -98,13 +92,11 @@ class TreeUploader:
         self._last_time = 0
         self.progress = Progress()
         self._lock = threading.Lock()
-        self._pool: Executor | None = None
+        self._pool: ThreadPoolExecutor | None = None
         # Bounded: the journal may hold far more tests than fit in memory as futures.
         self._slots = threading.BoundedSemaphore(max(1, workers) * 4)
         self._pending: set[Future[str]] = set()
         self._error: BaseException | None = None
-        self._warm_up: Future[int] | None = None
-        self._tests_seen = 0
 
     # -- setup ---------------------------------------------------------------------------------
 
@@ -256,55 +248,20 @@ class TreeUploader:
         self._last_time = max(self._last_time, record["end"])
         parent_id = self._run_ids[record["parent"] or SESSION_KEY]
         known = self._known.get(run_key(record["key"]))
-        self._tests_seen += 1
         pool = self._get_pool()
         if pool is None:
             self._applied(self.writer.upload_test(record, parent_id, known))
             return
         self._slots.acquire()
-        if self._worker_processes_uri is not None:
-            future = pool.submit(upload_test_in_worker, record, parent_id, known)
-        else:
-            future = pool.submit(self.writer.upload_test, record, parent_id, known)
+        future = pool.submit(self.writer.upload_test, record, parent_id, known)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
 
-    def _get_pool(self) -> Executor | None:
+    def _get_pool(self) -> ThreadPoolExecutor | None:
         """The pool to send a test to, or ``None`` to upload it here and now."""
-        if self._workers <= 1:
-            return None
-        if self._pool is not None:
-            if self._warm_up is not None and not self._warm_up.done():
-                return None  # worker processes still importing MLflow: keep going meanwhile
-            return self._pool
-        if self._worker_processes_uri is None:
+        if self._pool is None and self._workers > 1:
             self._pool = ThreadPoolExecutor(self._workers, "mlflow-tree-upload")
-        elif self._tests_seen < _PROCESSES_AFTER:
-            # Starting a worker process costs a second or two: small sessions are done sooner
-            # without them.
-            return None
-        else:
-            # Made now, not at start: the workers need the session run's id, and a new SQLite
-            # database must be created and migrated by one process (this one) before others
-            # open it.
-            root_run_id = self.writer.root_run_id
-            if root_run_id is None:
-                raise RuntimeError("a test record came before the session's open record")
-            self._pool = ProcessPoolExecutor(
-                self._workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=init_worker,
-                initargs=(
-                    self._worker_processes_uri,
-                    self._header,
-                    self._limits,
-                    self.writer.experiment_id,
-                    root_run_id,
-                ),
-            )
-            self._warm_up = self._pool.submit(int)
-            return None
         return self._pool
 
     def _done(self, future: Future[str]) -> None:
@@ -446,8 +403,9 @@ class RunWriter:
 
 
 # SQLite answers "database is locked" when two writers' transactions meet in a way its busy
-# timeout does not cover (a read upgraded to a write in WAL mode). Each MLflow call is one
-# transaction, rolled back whole on that error, so repeating it is safe.
+# timeout does not cover (a read upgraded to a write in WAL mode), for example when two pytest
+# sessions record into one file at once. Each MLflow call is one transaction, rolled back whole
+# on that error, so repeating it is safe.
 _LOCKED_ATTEMPTS = 8
 
 
@@ -460,32 +418,3 @@ def _retry_locked(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
                 raise
             time.sleep(0.01 * 2**attempt)
     raise AssertionError("unreachable")
-
-
-# Worker processes (SQLite): each holds one RunWriter, made once by the pool's initializer.
-# A process pool can only reach per-process state through the module; nothing else uses it.
-_WORKER_WRITER: list[RunWriter] = []
-
-
-def init_worker(
-    tracking_uri: str,
-    header: Header,
-    limits: Limits,
-    experiment_id: str,
-    root_run_id: str,
-) -> None:
-    from pytest_mlflow_tree import quiet, sqlite_tuning
-
-    quiet.apply_to_process()
-    from mlflow.tracking import MlflowClient
-
-    quiet.silence_loggers()
-    if sqlite_tuning.sqlite_path(tracking_uri) is not None:
-        sqlite_tuning.relax_sync_on_connect()
-    writer = RunWriter(MlflowClient(tracking_uri=tracking_uri), header, limits, experiment_id)
-    writer.root_run_id = root_run_id
-    _WORKER_WRITER[:] = [writer]
-
-
-def upload_test_in_worker(record: RunRecord, parent_id: str, known: _Known | None) -> str:
-    return _WORKER_WRITER[0].upload_test(record, parent_id, known)
