@@ -6,7 +6,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
@@ -100,8 +100,14 @@ def store(tmp_path: Path, migrated_db: Path, monkeypatch: pytest.MonkeyPatch) ->
     return Store(uri=f"sqlite:///{path}", path=path)
 
 
+class Record(Protocol):
+    """The ``record`` fixture: run pytest with --mlflow-tree, return (result, tree)."""
+
+    def __call__(self, *args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]: ...
+
+
 @pytest.fixture
-def record(pytester: pytest.Pytester, store: Store) -> Any:
+def record(pytester: pytest.Pytester, store: Store) -> Record:
     """Run pytest with --mlflow-tree into ``store``; return (result, tree)."""
 
     def run(*args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]:

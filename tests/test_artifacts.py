@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import pytest
-from conftest import Tree
+from conftest import Record
 
 FAILURE = "failure.txt"
-
-
-class Record(Protocol):
-    def __call__(self, *args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]: ...
 
 
 SUITE = {

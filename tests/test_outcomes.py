@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
-from conftest import Tree
+from conftest import Record, Tree
 
 COUNTS = ("passed", "failed", "errors", "skipped", "xfailed", "xpassed")
-
-
-class Record(Protocol):
-    def __call__(self, *args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]: ...
 
 
 SUITE = {

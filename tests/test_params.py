@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
-from conftest import Tree
+from conftest import Record, Tree
 
 FULL_VALUES = "pytest-mlflow-tree/full-values.json"
 LONG_LENGTH = 10_000
@@ -15,10 +15,6 @@ PARAM_LIMIT = 6000
 TEXT = "café ✓ 模型\nline2"
 # pytest's own id for b"\x00\xffabc": the bytes escaped.
 BYTES_NODEID = r"test_awkward.py::test_bytes[\x00\xffabc]"
-
-
-class Record(Protocol):
-    def __call__(self, *args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]: ...
 
 
 SUITE = {

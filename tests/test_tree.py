@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Store
+from conftest import Record, Store
 
 SUITE = {
     "tests/test_model.py": """
@@ -42,9 +42,9 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def test_one_session_run_one_module_run_per_file_one_test_run_per_case(
-    suite: pytest.Pytester, record: object
+    suite: pytest.Pytester, record: Record
 ) -> None:
-    result, tree = record()  # type: ignore[operator]
+    result, tree = record()
     result.assert_outcomes(passed=6, failed=1)
 
     assert sorted(tree.modules) == [
@@ -75,9 +75,9 @@ def test_one_session_run_one_module_run_per_file_one_test_run_per_case(
 
 
 def test_runs_have_readable_names_and_the_nodeid_as_tag(
-    suite: pytest.Pytester, record: object
+    suite: pytest.Pytester, record: Record
 ) -> None:
-    _, tree = record()  # type: ignore[operator]
+    _, tree = record()
     source = (suite.path / "tests/test_model.py").read_text().splitlines()
     def_line = source.index("def test_fails():") + 1
     names = {nodeid: run.info.run_name for nodeid, run in tree.tests.items()}
@@ -89,8 +89,8 @@ def test_runs_have_readable_names_and_the_nodeid_as_tag(
     assert test.data.tags["pytest.line"] == str(def_line)
 
 
-def test_counts_and_statuses_roll_up(suite: pytest.Pytester, record: object) -> None:
-    _, tree = record()  # type: ignore[operator]
+def test_counts_and_statuses_roll_up(suite: pytest.Pytester, record: Record) -> None:
+    _, tree = record()
     model = tree.modules["tests/test_model.py"]
     assert model.info.status == "FAILED"
     assert model.data.metrics["tests"] == 4
@@ -112,17 +112,17 @@ def test_counts_and_statuses_roll_up(suite: pytest.Pytester, record: object) -> 
     assert "accuracy too low" in note
 
 
-def test_all_green_session_is_finished(pytester: pytest.Pytester, record: object) -> None:
+def test_all_green_session_is_finished(pytester: pytest.Pytester, record: Record) -> None:
     pytester.makepyfile(test_ok="def test_ok(): pass")
-    result, tree = record()  # type: ignore[operator]
+    result, tree = record()
     assert result.ret == 0
     assert tree.session.info.status == "FINISHED"
     assert tree.modules["test_ok.py"].info.status == "FINISHED"
 
 
-def test_start_and_end_times_bracket_the_real_test(suite: pytest.Pytester, record: object) -> None:
+def test_start_and_end_times_bracket_the_real_test(suite: pytest.Pytester, record: Record) -> None:
     before = int(time.time() * 1000)
-    _, tree = record()  # type: ignore[operator]
+    _, tree = record()
     after = int(time.time() * 1000)
     slow = tree.tests["tests/test_data.py::test_slow_load"]
     assert slow.data.metrics["call_duration"] >= 0.3
@@ -141,10 +141,10 @@ def test_start_and_end_times_bracket_the_real_test(suite: pytest.Pytester, recor
 
 
 def test_session_run_carries_environment_and_command(
-    pytester: pytest.Pytester, record: object, store: Store
+    pytester: pytest.Pytester, record: Record, store: Store
 ) -> None:
     pytester.makepyfile(test_ok="def test_ok(): pass")
-    _, tree = record("--mlflow-tree-tag", "team=vision", "-p", "no:randomly")  # type: ignore[operator]
+    _, tree = record("--mlflow-tree-tag", "team=vision", "-p", "no:randomly")
     tags = tree.session.data.tags
     assert tags["team"] == "vision"
     assert tags["pytest.level"] == "session"
@@ -158,10 +158,10 @@ def test_session_run_carries_environment_and_command(
 
 
 def test_under_xdist_the_tree_is_the_same_and_recorded_once(
-    suite: pytest.Pytester, record: object
+    suite: pytest.Pytester, record: Record
 ) -> None:
     pytest.importorskip("xdist")
-    result, tree = record("-n", "2")  # type: ignore[operator]
+    result, tree = record("-n", "2")
     result.assert_outcomes(passed=6, failed=1)
     assert len(tree.level("session")) == 1
     assert sorted(tree.modules) == [

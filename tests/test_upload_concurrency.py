@@ -7,7 +7,7 @@ import sqlite3
 from collections import Counter
 
 import pytest
-from conftest import Store
+from conftest import Record, Store
 
 MODULES = 4
 TESTS_PER_MODULE = 80
@@ -29,13 +29,11 @@ def _suite(pytester: pytest.Pytester) -> None:
 
 
 def test_many_tests_on_sqlite_are_all_recorded_once_under_their_module(
-    pytester: pytest.Pytester, record: object, store: Store
+    pytester: pytest.Pytester, record: Record, store: Store
 ) -> None:
     _suite(pytester)
     journals = pytester.path / "journals"
-    result, tree = record(  # type: ignore[operator]
-        "--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}"
-    )
+    result, tree = record("--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}")
     (status_file,) = journals.glob("*.status.json")
     status = json.loads(status_file.read_text())
     assert status["done"] is True
@@ -66,10 +64,10 @@ def test_many_tests_on_sqlite_are_all_recorded_once_under_their_module(
 
 
 def test_the_sqlite_database_is_left_sound_and_unlocked(
-    pytester: pytest.Pytester, record: object, store: Store
+    pytester: pytest.Pytester, record: Record, store: Store
 ) -> None:
     _suite(pytester)
-    record()  # type: ignore[operator]
+    record()
     with sqlite3.connect(store.path, timeout=0) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
