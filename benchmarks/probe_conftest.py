@@ -1,0 +1,59 @@
+"""Benchmark probe, copied into a generated suite as its ``conftest.py``.
+
+It measures from inside the pytest process, the same way with and without the plugin, and writes
+one JSON file (path in ``BENCH_PROBE_OUT``) when the process exits:
+
+- ``call_durations``: each test's ``call`` phase as pytest measured it;
+- ``mlflow_modules``: how many ``mlflow`` modules were imported at ``pytest_unconfigure``;
+- ``peak_rss_kb``: this process's own peak RSS. Not ``RUSAGE_CHILDREN`` from the outside: that
+  folds in every process pytest waited for, the plugin's uploader included.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import resource
+import sys
+from pathlib import Path
+
+import pytest
+
+_data: dict[str, object] = {"call_durations": [], "mlflow_modules": None}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        durations = _data["call_durations"]
+        assert isinstance(durations, list)
+        durations.append(report.duration)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # trylast: after the plugin's own unconfigure, so a late import would be seen too.
+    _data["mlflow_modules"] = sum(
+        1 for name in sys.modules if name == "mlflow" or name.startswith("mlflow.")
+    )
+
+
+def _peak_rss_kb() -> int:
+    # VmHWM is the high-water mark of this process alone; ru_maxrss is the same number in KiB.
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def _write() -> None:
+    out = os.environ.get("BENCH_PROBE_OUT")
+    if out:
+        _data["peak_rss_kb"] = _peak_rss_kb()
+        Path(out).write_text(json.dumps(_data), encoding="utf-8")
+
+
+atexit.register(_write)
