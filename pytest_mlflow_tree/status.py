@@ -11,7 +11,7 @@ from pathlib import Path
 @dataclass
 class Status:
     applied: int = 0
-    # Tests uploaded concurrently (see TreeUploader).
+    # Tests uploaded by the thread pool (see TreeUploader).
     pooled: int = 0
     session_run_id: str | None = None
     experiment_id: str | None = None

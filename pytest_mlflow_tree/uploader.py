@@ -52,7 +52,7 @@ class Progress:
     applied: int = 0
     created: int = 0
     skipped: int = 0
-    # Tests uploaded by the pool (threads or worker processes) rather than inline.
+    # Tests uploaded by the thread pool rather than inline.
     pooled: int = 0
     session_run_id: str | None = None
     experiment_id: str | None = None
@@ -292,7 +292,7 @@ class TreeUploader:
 
 
 class RunWriter:
-    """The MLflow calls that write one run; used by the uploader and its worker processes."""
+    """The MLflow calls that write one run; safe to call from the upload threads."""
 
     def __init__(
         self,
