@@ -50,13 +50,10 @@ class _Known:
 @dataclass
 class Progress:
     applied: int = 0
-    created: int = 0
-    skipped: int = 0
     # Tests uploaded by the thread pool rather than inline.
     pooled: int = 0
     session_run_id: str | None = None
     experiment_id: str | None = None
-    complete: bool = False
 
 
 class TreeUploader:
@@ -95,7 +92,7 @@ class TreeUploader:
         self._pool: ThreadPoolExecutor | None = None
         # Bounded: the journal may hold far more tests than fit in memory as futures.
         self._slots = threading.BoundedSemaphore(max(1, workers) * 4)
-        self._pending: set[Future[str]] = set()
+        self._pending: set[Future[None]] = set()
         self._error: BaseException | None = None
 
     # -- setup ---------------------------------------------------------------------------------
@@ -182,9 +179,7 @@ class TreeUploader:
             self._open_run(record)  # type: ignore[arg-type]
         elif kind == "close":
             self._close_run(record)  # type: ignore[arg-type]
-        elif kind == "end":
-            self.progress.complete = True
-        self._applied(None)
+        self._applied()
 
     def finish(self) -> None:
         """Terminate runs the journal opened but never closed: the session was cut off."""
@@ -198,14 +193,11 @@ class TreeUploader:
         known = self._known.get(run_key(key))
         if known is not None:
             run_id = known.run_id
-            if known.done:
-                self.progress.skipped += 1
-            else:
+            if not known.done:
                 self._open[key] = run_id
         else:
             parent = record["parent"]
             run_id, changed = self.writer.create(record, self._run_ids[parent] if parent else None)
-            self.progress.created += 1
             self._open[key] = run_id
             self._changed[key] = changed
             if record.get("params"):
@@ -234,13 +226,10 @@ class TreeUploader:
 
     # -- concurrency ---------------------------------------------------------------------------
 
-    def _applied(self, outcome: str | None) -> None:
+    def _applied(self, pooled: bool = False) -> None:
         with self._lock:
             self.progress.applied += 1
-            if outcome == "created":
-                self.progress.created += 1
-            elif outcome == "skipped":
-                self.progress.skipped += 1
+            self.progress.pooled += pooled
             if self._on_progress is not None:
                 self._on_progress(self.progress)
 
@@ -250,7 +239,8 @@ class TreeUploader:
         known = self._known.get(run_key(record["key"]))
         pool = self._get_pool()
         if pool is None:
-            self._applied(self.writer.upload_test(record, parent_id, known))
+            self.writer.upload_test(record, parent_id, known)
+            self._applied()
             return
         self._slots.acquire()
         future = pool.submit(self.writer.upload_test, record, parent_id, known)
@@ -264,18 +254,15 @@ class TreeUploader:
             self._pool = ThreadPoolExecutor(self._workers, "mlflow-tree-upload")
         return self._pool
 
-    def _done(self, future: Future[str]) -> None:
+    def _done(self, future: Future[None]) -> None:
         self._slots.release()
+        error = future.exception()
         with self._lock:
             self._pending.discard(future)
-        error = future.exception()
-        if error is not None:
-            with self._lock:
+            if error is not None:
                 self._error = self._error or error
-        else:
-            with self._lock:
-                self.progress.pooled += 1
-            self._applied(future.result())
+        if error is None:
+            self._applied(pooled=True)
 
     def _drain(self) -> None:
         for _ in range(len(self._pending) + 1):
@@ -338,10 +325,10 @@ class RunWriter:
     def terminate(self, run_id: str, status: str, end: int | None) -> None:
         _retry_locked(self._client.set_terminated, run_id, status, end_time=end)
 
-    def upload_test(self, record: RunRecord, parent_id: str, known: _Known | None) -> str:
-        """All of one test. Returns "created", "continued" or "skipped"."""
+    def upload_test(self, record: RunRecord, parent_id: str, known: _Known | None) -> None:
+        """All of one test; ``known`` is its run from an earlier upload, if any."""
         if known is not None and known.done:
-            return "skipped"
+            return
         changed: dict[str, dict[str, str]] = {}
         if known is not None:
             run_id = known.run_id
@@ -355,7 +342,6 @@ class RunWriter:
         }
         self.log(run_id, data, changed, timestamp=record["end"], write_changed=True)
         self.terminate(run_id, record["status"], record["end"])
-        return "continued" if known is not None else "created"
 
     def log(
         self,
