@@ -142,7 +142,7 @@ class TreeReporter:
         if process is None:
             return
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        total = self.recorder.records_written + 1  # and the header
+        total = self.recorder.records_written  # the header is read, not applied
         started = time.monotonic()
         deadline = started + self.settings.wait_seconds
         shown_at = started
