@@ -1,0 +1,38 @@
+"""Tests retried by pytest-rerunfailures: one run per test, every attempt kept.
+
+rerunfailures reports each failed attempt with the outcome ``rerun`` (setup, call and teardown
+reports as usual, the failing one relabelled) and then runs the test again; only the last
+attempt's reports carry the final outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+RERUN = "rerun"
+
+
+def is_rerun(report: pytest.TestReport) -> bool:
+    return str(report.outcome) == RERUN
+
+
+def retried(reports: Sequence[pytest.TestReport]) -> bool:
+    """Whether this attempt failed and the test runs again."""
+    return any(is_rerun(r) for r in reports)
+
+
+def attempt_artifact(number: int) -> str:
+    return f"attempt-{number}.txt"
+
+
+def attempt_text(nodeid: str, number: int, reports: Sequence[pytest.TestReport]) -> str:
+    failed = [r for r in reports if is_rerun(r) or r.failed]
+    parts = [f"{nodeid}: attempt {number}: " + ", ".join(f"{r.when} failed" for r in failed), ""]
+    for report in failed:
+        parts += [f"----- traceback ({report.when}) -----", report.longreprtext, ""]
+    if reports:
+        for title, content in reports[-1].sections:
+            parts += [f"----- {title} -----", content, ""]
+    return "\n".join(parts)
