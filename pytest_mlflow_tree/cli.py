@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pytest_mlflow_tree import links, upload
+from pytest_mlflow_tree import links, readcommands, upload
 from pytest_mlflow_tree.uploader import Progress
 
 
@@ -20,6 +20,7 @@ def _replay(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
         on_progress=show,
+        parent=args.parent,
     )
     print("\r", end="", file=sys.stderr)
     if not status.done:
@@ -53,9 +54,18 @@ def main(argv: list[str] | None = None) -> int:
         "overrides it)",
     )
     replay.add_argument("--experiment", help="upload into this experiment instead")
+    replay.add_argument(
+        "--parent",
+        metavar="RUN_ID",
+        help="attach the session run under this run instead of the one recorded "
+        "(--mlflow-tree-parent); an empty value attaches it to none",
+    )
+    readcommands.add_parsers(commands)
     args = parser.parse_args(argv)
     if args.command == "replay":
         return _replay(args)
+    if args.command in readcommands.COMMANDS:
+        return readcommands.run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
 from pytest_mlflow_tree.records import FORMAT, Header, Record
+
+# A lone surrogate (from a value pytest got from a broken decoding) cannot be written as UTF-8.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class JournalError(Exception):
@@ -34,7 +39,9 @@ def encode(record: Record) -> str:
     metrics = data.get("metrics")
     if metrics:
         data = {**data, "metrics": {k: _finite(v) for k, v in metrics.items()}}
-    return json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+    line = json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+    # As the text "\udcff", not a character: every line must be UTF-8.
+    return _SURROGATE.sub(lambda match: f"\\\\u{ord(match[0]):04x}", line)
 
 
 def decode(line: str) -> Record:
@@ -48,20 +55,28 @@ def decode(line: str) -> Record:
 class JournalWriter:
     """Writes records line by line; each line reaches the OS before ``write`` returns."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mask: Callable[[str], str] | None = None) -> None:
         self.path = path
+        self._mask = mask
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
 
     def write(self, record: Record) -> None:
-        self._file.write(encode(record) + "\n")
+        line = encode(record)
+        if self._mask is not None:
+            line = self._mask(line)
+        self._file.write(line + "\n")
 
     def close(self) -> None:
         if self._file.closed:
             return
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            # Closed even when the disk is full: a second close must not fail again.
+            with contextlib.suppress(OSError):
+                self._file.close()
 
 
 def check_header(record: Record, path: Path) -> Header:
@@ -80,11 +95,12 @@ def follow(
     path: Path,
     keep_waiting: Callable[[], bool],
     poll_seconds: float = 0.02,
+    on_line: Callable[[int], None] | None = None,
 ) -> Iterator[Record]:
     """Yield records as they are appended, until an ``end`` record or ``keep_waiting()`` is false.
 
     A last line without its newline is a record still being written (or cut off by a crash):
-    it is held back until completed.
+    it is held back until completed. ``on_line`` is told the size in bytes of each line read.
     """
     with path.open("r", encoding="utf-8") as file:
         pending = ""
@@ -99,6 +115,8 @@ def follow(
                 if not pending.endswith("\n"):
                     continue
                 line, pending = pending, ""
+                if on_line is not None:
+                    on_line(len(line.encode("utf-8", "surrogateescape")))
                 if not line.strip():
                     continue
                 line_number += 1

@@ -28,6 +28,8 @@ class Limits:
     run_name_length: int = 250
     params_tags_per_batch: int = 100
     metrics_per_batch: int = 1000
+    # Metrics, params and tags together in one log_batch.
+    entities_per_batch: int = 1000
 
     @classmethod
     def from_mlflow(cls) -> Limits:
@@ -46,11 +48,19 @@ class Limits:
             metrics_per_batch=getattr(
                 validation, "MAX_METRICS_PER_BATCH", default.metrics_per_batch
             ),
+            entities_per_batch=getattr(
+                validation, "MAX_ENTITIES_PER_BATCH", default.entities_per_batch
+            ),
         )
 
 
 def _short_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def valid_text(text: str, length: int) -> str:
+    """``text`` as a store accepts it: PostgreSQL rejects NUL characters, which SQLite keeps."""
+    return truncate(text.replace("\x00", "\\x00"), length)
 
 
 def truncate(text: str, length: int) -> str:
@@ -68,7 +78,7 @@ def safe_key(key: str, length: int) -> str:
         fixed = fixed.replace("/", "_").lstrip(".") or "_"
     if fixed != key or len(fixed) > length:
         # A hash of the original keeps two keys that differ only in rejected characters apart.
-        fixed = f"{fixed[: length - 9]}~{_short_hash(key)}"
+        fixed = f"{fixed[: length - 9]}-{_short_hash(key)}"
     return fixed
 
 
@@ -94,13 +104,13 @@ def fit(
     out = Fitted()
     for key, value in (params or {}).items():
         new_key = safe_key(key, limits.key_length)
-        new_value = truncate(value, limits.param_value_length)
+        new_value = valid_text(value, limits.param_value_length)
         if new_key != key or new_value != value:
             out._note("params", key, value)
         out.params[new_key] = new_value
     for key, value in (tags or {}).items():
         new_key = safe_key(key, limits.key_length)
-        new_value = truncate(value, limits.tag_value_length)
+        new_value = valid_text(value, limits.tag_value_length)
         if new_key != key or new_value != value:
             out._note("tags", key, value)
         out.tags[new_key] = new_value

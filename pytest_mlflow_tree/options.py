@@ -10,6 +10,9 @@ import pytest
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_WAIT_SECONDS = 300.0
+# Keep in step with upload.DEFAULT_GIVE_UP (not imported: this module loads with every pytest).
+DEFAULT_STALL_SECONDS = 4.0
+CAPTURE_CHOICES = ("all", "no")
 
 
 def is_enabled(config: pytest.Config) -> bool:
@@ -55,6 +58,25 @@ def add_options(parser: pytest.Parser) -> None:
         f"stays in the journal for replay. Default: {DEFAULT_WAIT_SECONDS:g}.",
     )
     group.addoption(
+        "--mlflow-tree-stall",
+        metavar="SECONDS",
+        help="give up on a tracking server that has not answered for this long (after the "
+        "last test; what is not uploaded stays in the journal for replay). "
+        f"Default: {DEFAULT_STALL_SECONDS:g}.",
+    )
+    group.addoption(
+        "--mlflow-tree-strict",
+        action="store_true",
+        default=None,
+        help="fail the session (non-zero exit code) when the recording could not be uploaded.",
+    )
+    group.addoption(
+        "--mlflow-tree-capture",
+        choices=CAPTURE_CHOICES,
+        help="attach the captured stdout, stderr and log to failure.txt (all) or not (no). "
+        "Default: all.",
+    )
+    group.addoption(
         "--mlflow-tree-journal-only",
         action="store_true",
         default=False,
@@ -67,6 +89,36 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="keep the journal after a complete upload.",
     )
+    group.addoption(
+        "--mlflow-tree-mode",
+        metavar="MODE",
+        help="tree: one run per test (default); compact: for very large suites, every test in "
+        "a table artifact per module, runs only for failing, rerun and slow tests.",
+    )
+    group.addoption(
+        "--mlflow-tree-slow",
+        metavar="SECONDS",
+        help="compact mode: tests at least this slow get a run of their own. Default: 1.",
+    )
+    group.addoption(
+        "--mlflow-tree-parent",
+        metavar="RUN_ID",
+        help="record the session run as a child of this existing run (for example the "
+        "training run of the model under test). Default: $MLFLOW_TREE_PARENT_RUN_ID.",
+    )
+    group.addoption(
+        "--mlflow-tree-resume",
+        metavar="SESSION_RUN_ID",
+        help="continue this recorded session: the tests run now replace their runs in it, "
+        "the others are kept, and module and session counts are recomputed.",
+    )
+    group.addoption(
+        "--mlflow-tree-shard-key",
+        metavar="KEY",
+        help="join every session given the same KEY under one root run (sharded CI jobs); "
+        "'ci' uses the CI pipeline's id. Default: $PYTEST_MLFLOW_TREE_SHARD_KEY, then the ini "
+        "value, then none.",
+    )
     parser.addini("mlflow_tree", "record sessions as an MLflow run tree", type="bool")
     parser.addini("mlflow_tree_tracking_uri", "MLflow tracking URI")
     parser.addini("mlflow_tree_experiment", "MLflow experiment name")
@@ -74,3 +126,9 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("mlflow_tree_tags", "extra session tags, one KEY=VALUE a line", type="linelist")
     parser.addini("mlflow_tree_journal_dir", "where journals are written")
     parser.addini("mlflow_tree_wait", "longest wait in seconds for the upload at the end")
+    parser.addini("mlflow_tree_mode", "tree (one run per test) or compact")
+    parser.addini("mlflow_tree_slow", "compact mode: seconds from which a test gets a run")
+    parser.addini("mlflow_tree_shard_key", "join sessions with this key under one root run")
+    parser.addini("mlflow_tree_stall", "give up on a server silent for this many seconds")
+    parser.addini("mlflow_tree_strict", "fail the session when the upload fails", type="bool")
+    parser.addini("mlflow_tree_capture", "captured output in failure.txt: all or no")

@@ -34,7 +34,9 @@ def _report_category(report: pytest.TestReport) -> str | None:
         if report.passed:
             return "xpassed"
     if report.failed:
-        return "failed" if report.when == "call" else "error"
+        # A setup or teardown failure is an error; a call failure, or the report xdist makes for
+        # a worker that crashed mid-test (phase "???"), is a failure, as the terminal counts it.
+        return "error" if report.when in ("setup", "teardown") else "failed"
     if report.skipped:
         return "skipped"
     if report.when == "call":

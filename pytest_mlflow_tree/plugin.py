@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,8 +16,10 @@ from pytest_mlflow_tree.options import add_options, is_enabled
 
 if TYPE_CHECKING:
     from pytest_mlflow_tree.reporter import TreeReporter
+    from pytest_mlflow_tree.runlog import RunLog
 
 REPORTER_KEY: pytest.StashKey[TreeReporter] = pytest.StashKey()
+XDIST_COLLECTION_HOOKS = "mlflow-tree-xdist-collection"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,7 +40,41 @@ class ItemInfoHooks:
             # Params and markers are extras: never fail a test over them.
             with contextlib.suppress(Exception):
                 setattr(report, iteminfo.REPORT_ATTRIBUTE, iteminfo.item_info(item))
+        from pytest_mlflow_tree import runlog
+
+        with contextlib.suppress(Exception):
+            runlog.attach(item, report)
         return report
+
+
+@pytest.fixture
+def mlflow_run(request: pytest.FixtureRequest) -> RunLog:
+    """This test's own run in the recorded tree: ``log_metric``, ``log_param``, ``set_tag``,
+    ``log_text``, ``log_dict``, ``log_artifact``, ``log_figure`` and ``check``.
+
+    Buffered: MLflow is not imported in the test's process; the uploader sends the values.
+    Without ``--mlflow-tree`` the values are dropped and ``check`` still checks.
+    """
+    from pytest_mlflow_tree import context, runlog
+
+    found = context.get(request.config)
+    return runlog.for_item(request.node, found["files_dir"] if found else None)
+
+
+@pytest.fixture
+def mlflow_live_run(request: pytest.FixtureRequest) -> Generator[Any, None, None]:
+    """This test's own run, active in MLflow's fluent API during the test
+    (``mlflow.log_metric``, ``mlflow.sklearn.log_model``, ``mlflow.evaluate`` land in it).
+
+    Imports MLflow in the test's process; the user's active run, tracking URI and experiment
+    are as before once the test is over.
+    """
+    from pytest_mlflow_tree import context, livecontext, runlog
+
+    found = context.get(request.config)
+    log = runlog.for_item(request.node, found["files_dir"] if found else None)
+    with livecontext.live_run(request.node, found, log) as run:
+        yield run
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +99,14 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.stash[REPORTER_KEY] = reporter
     config.pluginmanager.register(reporter, "mlflow-tree-reporter")
+    from pytest_mlflow_tree import context
+
+    config.stash[context.CONTEXT_KEY] = reporter.context()
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(context.XdistHooks(reporter.context()), "mlflow-tree-xdist")
+        from pytest_mlflow_tree.xdist_hooks import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(config, reporter), XDIST_COLLECTION_HOOKS)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -71,3 +115,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[REPORTER_KEY]
         reporter.shutdown()
         config.pluginmanager.unregister(reporter)
+        for name in ("mlflow-tree-xdist", XDIST_COLLECTION_HOOKS):
+            xdist_hooks = config.pluginmanager.get_plugin(name)
+            if xdist_hooks is not None:
+                config.pluginmanager.unregister(xdist_hooks)

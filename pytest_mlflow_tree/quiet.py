@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 import os
 
-# MLflow's HTTP client defaults to 7 retries with up to 120 s backoff and a 120 s timeout: one
-# call to a dead server hangs for minutes. These bounds apply unless the user set their own.
+# MLflow's HTTP client defaults to a 120 s timeout; this bound applies unless the user set one.
 HTTP_BOUNDS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+# Always, whatever the user set: MLflow's own retries (7, with up to 120 s backoff) repeat every
+# request, create_run included, so a create_run whose answer was lost would make a second run,
+# and one call to a dead server would hang for minutes. The uploader retries itself, within its
+# own time bound and without duplicates (see ``retries``).
+FORCED_ENV = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
 }
 
 QUIET_ENV = {
@@ -25,13 +30,14 @@ _NOISY_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
 
 def environment(base: dict[str, str]) -> dict[str, str]:
     """``base`` plus our defaults, the user's own settings winning."""
-    return {**QUIET_ENV, **base}
+    return {**QUIET_ENV, **base, **FORCED_ENV}
 
 
 def apply_to_process() -> None:
     """Call before importing mlflow: set the environment defaults for this process."""
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
+    os.environ.update(FORCED_ENV)
 
 
 def silence_loggers() -> None:

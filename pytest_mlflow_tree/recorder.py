@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pytest_mlflow_tree import iteminfo, outcome
+from pytest_mlflow_tree import iteminfo, logged, outcome, reruns, subtests
 from pytest_mlflow_tree.journal import JournalWriter
 from pytest_mlflow_tree.records import SESSION_KEY, CloseRecord, OpenRecord, RunRecord
 from pytest_mlflow_tree.summary import Tally
 
 FAILURE_ARTIFACT = "failure.txt"
 COLLECTION_ERROR_ARTIFACT = "collection-error.txt"
+# The phases of a test; xdist reports a test whose worker crashed with the phase "???".
+_PHASES = ("setup", "call", "teardown")
 
 
 def ms(seconds: float) -> int:
@@ -45,13 +47,13 @@ def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
     return text.splitlines()[-1] if text else ""
 
 
-def _failure_text(nodeid: str, reports: list[pytest.TestReport]) -> str:
+def _failure_text(nodeid: str, reports: list[pytest.TestReport], capture: bool = True) -> str:
     failed = [r for r in reports if r.failed]
     parts = [f"{nodeid}: " + ", ".join(f"{r.when} failed" for r in failed), ""]
     for report in failed:
         parts += [f"----- traceback ({report.when}) -----", report.longreprtext, ""]
     # Each report carries the captured sections of all phases so far: the last has them all.
-    for title, content in reports[-1].sections:
+    for title, content in reports[-1].sections if capture else ():
         parts += [f"----- {title} -----", content, ""]
     return "\n".join(parts)
 
@@ -60,6 +62,7 @@ def _failure_text(nodeid: str, reports: list[pytest.TestReport]) -> str:
 class _OpenTest:
     reports: list[pytest.TestReport] = field(default_factory=list)
     info: iteminfo.ItemInfo | None = None
+    subtests: list[pytest.TestReport] = field(default_factory=list)
 
 
 @dataclass
@@ -73,15 +76,26 @@ class _Group:
 
 
 class Recorder:
-    def __init__(self, writer: JournalWriter, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, writer: JournalWriter, clock: Callable[[], float] = time.time, capture: bool = True
+    ) -> None:
         self._writer = writer
+        self._capture = capture
         self._clock = clock
         self._tests: dict[tuple[str, str | None], _OpenTest] = {}
         self._modules: dict[str, _Group] = {}
         self._expected: dict[str, int] = {}
+        # Failed attempts of tests that pytest-rerunfailures runs again, by run key: a retry
+        # may run on another xdist worker.
+        self._attempts: dict[str, list[list[pytest.TestReport]]] = {}
+        # Under ``--dist each`` every worker runs every test: one run per test and worker.
+        self.per_worker = False
+        self.group_suffixes = False
         now = clock()
         self._session = _Group(SESSION_KEY, now, now)
         self.records_written = 0
+        # The session run's markdown description, once the session is closed.
+        self.session_summary: str | None = None
 
     # -- session -------------------------------------------------------------------------------
 
@@ -127,6 +141,7 @@ class Recorder:
         else:
             status = "FINISHED"
         self._close(session, status, tags, title="pytest session")
+        self.session_summary = session.tally.markdown("pytest session", session.end - session.start)
         self._write({"kind": "end", "time": ms(now)})
 
     # -- reports -------------------------------------------------------------------------------
@@ -152,16 +167,32 @@ class Recorder:
         self._close_group(group, extra_tags=tags, artifacts=artifacts)
 
     def test_report(self, report: pytest.TestReport) -> None:
-        key = (report.nodeid, _worker(report))
+        nodeid = report.nodeid
+        if self.group_suffixes and nodeid.rfind("@") > nodeid.rfind("]"):
+            # xdist's --dist loadgroup appends "@group" to the nodeids (with pytest < 9):
+            # a scheduling detail, not the test's id.
+            nodeid = nodeid.rsplit("@", 1)[0]
+        key = (nodeid, _worker(report))
         test = self._tests.get(key)
         if test is None:
             test = self._tests[key] = _OpenTest()
+        if subtests.is_subtest(report):
+            test.subtests.append(report)
+            return
+        if report.when == "setup" and reruns.retried(test.reports):
+            # A new attempt: older rerunfailures releases report no teardown for a failed one.
+            self._attempts.setdefault(self._run_key(*key), []).append(test.reports)
+            test.reports = []
         test.reports.append(report)
         if test.info is None:
             test.info = iteminfo.from_report(report)
-        if report.when == "teardown":
+        if report.when == "teardown" or report.when not in _PHASES:
+            if reruns.retried(test.reports):
+                self._attempts.setdefault(self._run_key(*key), []).append(test.reports)
+                test.reports = []
+                return
             del self._tests[key]
-            self._finish_test(report.nodeid, test, killed=False)
+            self._finish_test(nodeid, test, killed=False)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -185,12 +216,27 @@ class Recorder:
             self._write(record)
         return group
 
+    def _run_key(self, nodeid: str, worker: str | None) -> str:
+        return f"{nodeid}@{worker}" if self.per_worker and worker else nodeid
+
     def _finish_test(self, nodeid: str, test: _OpenTest, killed: bool) -> None:
         reports = test.reports
+        if not reports:
+            return  # only failed attempts, retried elsewhere
         first, last = reports[0], reports[-1]
-        start = getattr(first, "start", None) or self._clock()
+        worker = _worker(last)
+        key = self._run_key(nodeid, worker)
+        attempts = self._attempts.pop(key, [])
+        starter = attempts[0][0] if attempts else first
+        start = getattr(starter, "start", None) or self._clock()
         end = getattr(last, "stop", None) or self._clock()
         decided = outcome.decide(reports)
+        failed_subtests = subtests.failed(test.subtests)
+        if failed_subtests and decided.outcome not in outcome.BAD_OUTCOMES:
+            # pytest fails such a test in its terminal hooks; do not depend on them running.
+            counts = {k: v for k, v in decided.counts.items() if k != "passed"}
+            counts["failed"] = counts.get("failed", 0) + 1
+            decided = outcome.Outcome("failed", counts)
         module_key = module_of(nodeid)
         group = self._module(module_key, start)
         info = test.info
@@ -209,24 +255,36 @@ class Recorder:
             tags["pytest.skip_reason"] = decided.skip_reason
         if decided.xfail_reason is not None:
             tags["pytest.xfail_reason"] = decided.xfail_reason
-        worker = _worker(last)
         if worker:
             tags["pytest.worker"] = worker
-        metrics = {f"{r.when}_duration": float(r.duration) for r in reports}
+        metrics = {f"{r.when}_duration": float(r.duration) for r in reports if r.when in _PHASES}
         seconds = sum(float(r.duration) for r in reports)
         metrics["duration"] = seconds
         artifacts = {}
+        if attempts:
+            metrics["attempts"] = float(len(attempts) + 1)
+            if decided.outcome not in outcome.BAD_OUTCOMES:
+                tags["pytest.flaky"] = "true"
+            for number, attempt in enumerate(attempts, 1):
+                text = reruns.attempt_text(nodeid, number, attempt)
+                artifacts[reruns.attempt_artifact(number)] = text
+        if test.subtests:
+            metrics.update(subtests.metrics(test.subtests))
+            artifacts[subtests.ARTIFACT] = subtests.artifact(test.subtests)
         if decided.outcome in outcome.BAD_OUTCOMES:
-            artifacts[FAILURE_ARTIFACT] = _failure_text(nodeid, reports)
+            artifacts[FAILURE_ARTIFACT] = _failure_text(nodeid, reports, self._capture)
+            if failed_subtests:
+                artifacts[FAILURE_ARTIFACT] += "\n" + subtests.failure_text(test.subtests)
             message = next((_crash_message(r) for r in reports if r.failed), "")
             group.tally.add_failure(nodeid, message)
             self._session.tally.add_failure(nodeid, message)
+        name = info["name"] if info else domain
         record: RunRecord = {
             "kind": "run",
             "level": "test",
-            "key": nodeid,
+            "key": key,
             "parent": module_key,
-            "name": info["name"] if info else domain,
+            "name": f"{name} [{worker}]" if key != nodeid else name,
             "start": ms(start),
             "end": ms(end),
             "status": "KILLED" if killed else decided.status,
@@ -235,10 +293,13 @@ class Recorder:
             "metrics": metrics,
             "artifacts": artifacts,
         }
+        logged.merge_into(record, reports)
         self._write(record)
         for tally in (group.tally, self._session.tally):
             tally.tests += 1
             tally.add(decided.counts, seconds)
+            # pytest's summary line counts each failed subtest as a failure too.
+            tally.add(subtests.summary_counts(test.subtests))
         group.end = max(group.end, end)
         if group.expected is not None and group.tally.tests >= group.expected:
             self._close_group(group)

@@ -5,12 +5,14 @@ run, ``close`` records finish one, and ``run`` records do both for a test. ``end
 complete journal. Parents are always opened before their children, so an uploader that applies
 records in order can resolve every parent run id.
 
-Bump ``FORMAT`` on any change an older uploader would misread.
+Bump ``FORMAT`` on any change an older uploader would misread. Optional fields added later
+(``metric_steps``, ``files_dir``, ``live_run_id``, the header's ``parent_run_id`` and
+``resume_run_id``) keep format 1: older journals lack them and replay as before.
 """
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 FORMAT = 1
 
@@ -20,7 +22,16 @@ SESSION_KEY = "<session>"
 Level = Literal["session", "module", "test"]
 
 
-class Header(TypedDict):
+class HeaderOptions(TypedDict, total=False):
+    # Attach the session run under this existing run (``--mlflow-tree-parent``).
+    parent_run_id: str
+    # Record into the experiment of the parent run rather than ``experiment``.
+    experiment_from_parent: bool
+    # Continue this recorded session (``--mlflow-tree-resume``): re-run tests replace theirs.
+    resume_run_id: str
+
+
+class Header(HeaderOptions):
     kind: Literal["journal"]
     format: int
     session_uuid: str
@@ -38,6 +49,12 @@ class RunData(TypedDict, total=False):
     tags: dict[str, str]
     # artifact file name -> text content
     artifacts: dict[str, str]
+    # Values a test logged itself: [key, value, timestamp ms, step] (value: float or its repr)
+    metric_steps: list[list[Any]]
+    # Files a test logged, a directory relative to the journal's directory
+    files_dir: str
+    # The run a live-run test created in its own process, to be completed rather than created
+    live_run_id: str
 
 
 class OpenRecord(RunData):

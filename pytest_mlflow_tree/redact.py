@@ -1,13 +1,25 @@
-"""Keep secrets out of what we record: URL credentials and secret-looking arguments."""
+"""Keep secrets out of what we record: URL credentials, secret-looking arguments and the values
+of secret-looking environment variables."""
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote
 
 MASK = "***"
 
-_SECRET_NAME = re.compile(r"(?i)(pass|secret|token|api[_-]?key|credential|auth|private[_-]?key)")
+_SECRET_NAME = re.compile(
+    r"(?i)(pass|secret|token|api[_-]?key|credential|auth|private[_-]?key|(?:^|[_.-])key(?:$|[_.-]))"
+)
+# Shorter values ("1", "true", "none") are switches, not secrets, and masking them would mangle
+# everything else that contains them.
+_MIN_SECRET_LENGTH = 6
+# A shard key names a group of CI jobs (the plugin's own --mlflow-tree-shard-key and
+# PYTEST_MLFLOW_TREE_SHARD_KEY): masking it would split the shards over roots named "***".
+_PUBLIC_NAME = re.compile(r"(?i)shard[_-]?key")
 _URL_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 
 
@@ -17,7 +29,7 @@ def url(text: str) -> str:
 
 
 def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
+    return bool(_SECRET_NAME.search(_PUBLIC_NAME.sub("", name)))
 
 
 def command_line(args: Sequence[str]) -> list[str]:
@@ -38,3 +50,41 @@ def command_line(args: Sequence[str]) -> list[str]:
         else:
             out.append(url(arg))
     return out
+
+
+@dataclass(frozen=True)
+class Masker:
+    """Replaces known secret values in text with ``***``."""
+
+    values: tuple[str, ...] = ()
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str], *uris: str) -> Masker:
+        found = {
+            value.strip()
+            for name, value in environ.items()
+            if is_secret_name(name) and len(value.strip()) >= _MIN_SECRET_LENGTH
+        }
+        for uri in uris:
+            for match in _URL_USERINFO.finditer(uri):
+                userinfo = match["userinfo"]
+                password = userinfo.partition(":")[2]
+                for value in (userinfo, password, unquote(password)):
+                    if len(value) >= _MIN_SECRET_LENGTH:
+                        found.add(value)
+        # Longest first: a secret containing another is masked whole.
+        return cls(tuple(sorted(found, key=len, reverse=True)))
+
+    def text(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, MASK)
+        return text
+
+    def json(self, line: str) -> str:
+        """Mask inside a JSON document, where a value may appear escaped."""
+        for value in self.values:
+            line = line.replace(value, MASK)
+            escaped = json.dumps(value, ensure_ascii=False)[1:-1]
+            if escaped != value:
+                line = line.replace(escaped, MASK)
+        return line

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -20,7 +21,18 @@ from typing import Any
 
 import pytest
 
-from pytest_mlflow_tree import __version__, links, quiet, redact, sessiontags, upload
+from pytest_mlflow_tree import (
+    __version__,
+    ci,
+    compact,
+    links,
+    quiet,
+    redact,
+    sessiontags,
+    shards,
+    upload,
+)
+from pytest_mlflow_tree.context import Context
 from pytest_mlflow_tree.journal import JournalWriter
 from pytest_mlflow_tree.recorder import Recorder, module_of
 from pytest_mlflow_tree.records import FORMAT, Header
@@ -30,6 +42,43 @@ from pytest_mlflow_tree.status import Status
 # While waiting for the upload at the end, show progress no more often than this.
 _PROGRESS_INTERVAL = 2.0
 _POLL = 0.02
+# How often the wait looks at the uploader's heartbeat.
+_STALL_CHECK = 0.1
+
+
+# A server that holds requests without answering may be slow rather than gone (a cold server
+# imports its handlers on the first calls, a loaded one queues them): it is given this many
+# times the stall bound. One that only refuses, cuts or fails requests gets the bound itself.
+SLOW_FACTOR = 5
+
+
+class _Stall:
+    """Whether a tracking server has been silent for too long since the last test ended.
+
+    The uploader's heartbeat is the time the store last answered one of its calls; before it is
+    set up (MLflow imported), it has not asked anything yet and the silence does not count.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._seconds = settings.stall_seconds
+        self._tests_end = time.time()
+        self.failing = False
+
+    @property
+    def slow_seconds(self) -> float:
+        return self._seconds * SLOW_FACTOR
+
+    def over(self, status: Status | None) -> bool:
+        if status is None or status.ready_at is None:
+            return False
+        heard = max(self._tests_end, status.ready_at, status.answered_at or 0.0)
+        # Failing, with no request open that the server took before the failures began (it may
+        # still answer that one: errors on a share of requests are not a dead server).
+        failing = status.failing_since
+        waiting = status.waiting_since
+        self.failing = failing is not None and (waiting is None or waiting > failing)
+        bound = self._seconds if self.failing else self.slow_seconds
+        return time.time() - heard > bound
 
 
 def _journal_dir(config: pytest.Config, settings: Settings) -> Path:
@@ -63,7 +112,13 @@ class TreeReporter:
         self.journal_path = _journal_dir(config, settings) / f"{stamp}-{session_uuid[:8]}.jsonl"
         self._status_path = self.journal_path.with_suffix(".status.json")
         self._log_path = self.journal_path.with_suffix(".upload.log")
-        self._writer = JournalWriter(self.journal_path)
+        # Files tests log (mlflow_run.log_artifact ...) wait here for the uploader.
+        self.files_dir = self.journal_path.with_suffix(".files")
+        self.session_uuid = session_uuid
+        # Values of secret-looking environment variables and the tracking URI's credentials
+        # never reach the journal (nor, through it, the tracking store).
+        self._mask = redact.Masker.from_environment(os.environ, settings.tracking_uri)
+        self._writer = JournalWriter(self.journal_path, mask=self._mask.json)
         header: Header = {
             "kind": "journal",
             "format": FORMAT,
@@ -74,12 +129,29 @@ class TreeReporter:
             "experiment": settings.experiment,
             "common_tags": sessiontags.common_tags(),
             "plugin_version": __version__,
+            **settings.header_options(),
         }
         self._writer.write(header)
-        self.recorder = Recorder(self._writer)
+        self.recorder = Recorder(self._writer, capture=settings.capture)
+        # pytest's exit code was changed by --mlflow-tree-strict.
+        self.failed_session = False
         if settings.upload:
             # Start now: the uploader imports MLflow and prepares the store while pytest collects.
             self._guard(self._start_uploader)
+
+    def context(self) -> Context:
+        """What tests need to log into this session (see ``context.py``)."""
+        settings = self.settings
+        return {
+            "tracking_uri": settings.tracking_uri,
+            "experiment": settings.experiment,
+            "experiment_from_parent": settings.experiment_from_parent,
+            "session_uuid": self.session_uuid,
+            "files_dir": str(self.files_dir),
+            "status_path": str(self._status_path) if settings.upload else None,
+            "parent_run_id": settings.parent_run_id,
+            "resume_run_id": settings.resume_run_id,
+        }
 
     # -- guarding ------------------------------------------------------------------------------
 
@@ -116,6 +188,8 @@ class TreeReporter:
                     str(os.getpid()),
                     "--status",
                     str(self._status_path),
+                    "--give-up",
+                    str(self.settings.stall_seconds),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -145,10 +219,17 @@ class TreeReporter:
         total = self.recorder.records_written  # the header is read, not applied
         started = time.monotonic()
         deadline = started + self.settings.wait_seconds
-        shown_at = started
+        shown_at = checked_at = started
+        stall = _Stall(self.settings) if self.settings.tracking_uri.startswith("http") else None
+        stalled = False
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(_POLL)
             now = time.monotonic()
+            if stall is not None and now - checked_at >= _STALL_CHECK:
+                checked_at = now
+                if stall.over(Status.read(self._status_path)):
+                    stalled = True
+                    break
             if terminal is not None and now - shown_at >= _PROGRESS_INTERVAL:
                 shown_at = now
                 status = Status.read(self._status_path)
@@ -157,15 +238,25 @@ class TreeReporter:
                 terminal.write_line(f"mlflow-tree: uploading {done}/{total} records ({rate:.0f}/s)")
         if process.poll() is None:
             self._stop_uploader()
-            if self.problem is None:
+            if self.problem is None and stalled and stall is not None:
+                self.problem = (
+                    f"the tracking server {redact.url(self.settings.tracking_uri)} has not "
+                    f"answered for {self.settings.stall_seconds:g} s (--mlflow-tree-stall)"
+                )
+                if not stall.failing:
+                    self.problem += f", nor in {stall.slow_seconds:g} s requests it accepted"
+            elif self.problem is None:
                 self.problem = (
                     f"the upload did not finish within {self.settings.wait_seconds:g} s "
                     "(--mlflow-tree-wait)"
                 )
         self.status = Status.read(self._status_path)
         if self.problem is None:
-            if self.status is None:
-                self.problem = f"the uploader exited with code {process.returncode}"
+            code = process.returncode
+            if code is not None and code < 0:
+                self.problem = f"the uploader process was killed (signal {-code})"
+            elif self.status is None:
+                self.problem = f"the uploader exited with code {code}"
             elif not self.status.done:
                 self.problem = f"the upload failed: {self.status.error}"
 
@@ -178,16 +269,21 @@ class TreeReporter:
     def _open_session(self) -> None:
         name = self.settings.run_name or f"pytest {datetime.datetime.now():%Y-%m-%d %H:%M:%S}"
         tags = sessiontags.session_tags(self.config, self.settings.tags)
+        tags.update(compact.session_tags(self.settings.mode, self.settings.slow_seconds))
+        if self.settings.shard_key:
+            tags[shards.KEY_TAG] = self.settings.shard_key
         self.recorder.open_session(name, tags, params={})
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         self._guard(self.recorder.collect_report, report)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        # Under xdist the controller collects nothing: modules then close at the end.
+        # Under xdist the controller collects nothing: the workers' collections tell instead.
         if session.items:
-            counts = Counter(module_of(item.nodeid) for item in session.items)
-            self._guard(self.recorder.expect, dict(counts))
+            self.expect(Counter(module_of(item.nodeid) for item in session.items))
+
+    def expect(self, tests_per_module: dict[str, int]) -> None:
+        self._guard(self.recorder.expect, dict(tests_per_module))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._guard(self.recorder.test_report, report)
@@ -205,6 +301,24 @@ class TreeReporter:
             self._finish()
         except Exception as exc:
             self.problem = self.problem or f"finishing the upload failed: {exc!r}"
+        if self.settings.strict and self.problem is not None:
+            # CI that must have its report: a failing exit code, unless the tests' own is one.
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            self.failed_session = True
+        with contextlib.suppress(Exception):
+            self._step_summary()
+
+    def _step_summary(self) -> None:
+        summary = self.recorder.session_summary
+        if summary is None:
+            return
+        prefix = "mlflow-tree: session run "
+        for line, _warning in self.summary_lines():
+            if line.startswith(prefix):
+                url = line.removeprefix(prefix).split(" ", 1)[0]
+                summary += f"\n\n[The session run in MLflow]({url})"
+        ci.append_step_summary(os.environ, summary)
 
     def _finish(self) -> None:
         if self._finished:
@@ -219,6 +333,7 @@ class TreeReporter:
         if uploaded and not self.settings.keep_journal:
             for path in (self.journal_path, self._status_path, self._log_path):
                 path.unlink(missing_ok=True)
+            shutil.rmtree(self.files_dir, ignore_errors=True)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for line, markup in self.summary_lines():
@@ -231,9 +346,11 @@ class TreeReporter:
         """(line, is_warning) pairs for the end of the terminal summary."""
         journal = _shown(self.journal_path)
         if self.problem is not None:
+            problem = self._mask.text(redact.url(self.problem))
+            what = "ERROR (--mlflow-tree-strict)" if self.failed_session else "WARNING"
             return [
                 (
-                    f"mlflow-tree: WARNING: {self.problem}. The journal is kept; upload it "
+                    f"mlflow-tree: {what}: {problem}. The journal is kept; upload it "
                     f"with: pytest-mlflow-tree replay {journal}",
                     True,
                 )

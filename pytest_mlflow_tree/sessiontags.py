@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import os
 import platform
 import shlex
 import sys
@@ -10,7 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import pytest
 
-from pytest_mlflow_tree import __version__, gitinfo, redact
+from pytest_mlflow_tree import __version__, ci, gitinfo, redact
 
 
 def user() -> str:
@@ -48,5 +49,6 @@ def session_tags(config: pytest.Config, extra: dict[str, str]) -> dict[str, str]
         "pytest.platform": f"{sys.platform}-{platform.machine()}",
     }
     tags.update(gitinfo.git_tags(config.rootpath))
+    tags.update(ci.ci_tags(os.environ))
     tags.update(extra)
     return tags

@@ -14,7 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mlflow_tree.options import DEFAULT_TRACKING_URI, DEFAULT_WAIT_SECONDS, is_enabled
+from pytest_mlflow_tree.compact import DEFAULT_SLOW_SECONDS, MODES, TREE_MODE
+from pytest_mlflow_tree.options import (
+    CAPTURE_CHOICES,
+    DEFAULT_STALL_SECONDS,
+    DEFAULT_TRACKING_URI,
+    DEFAULT_WAIT_SECONDS,
+    is_enabled,
+)
+from pytest_mlflow_tree.records import HeaderOptions
+
+PARENT_ENV = "MLFLOW_TREE_PARENT_RUN_ID"
 
 
 def _bad(source: str, message: str) -> pytest.UsageError:
@@ -35,6 +45,31 @@ class Settings:
     upload: bool = True
     keep_journal: bool = False
     wait_seconds: float = DEFAULT_WAIT_SECONDS
+    mode: str = TREE_MODE
+    slow_seconds: float = DEFAULT_SLOW_SECONDS
+    parent_run_id: str | None = None
+    resume_run_id: str | None = None
+
+    shard_key: str | None = None
+
+    @property
+    def experiment_from_parent(self) -> bool:
+        """A session attached to a run goes to that run's experiment unless one is named."""
+        return self.parent_run_id is not None and self.experiment_source == "default"
+
+    def header_options(self) -> HeaderOptions:
+        options: HeaderOptions = {}
+        if self.parent_run_id is not None:
+            options["parent_run_id"] = self.parent_run_id
+            options["experiment_from_parent"] = self.experiment_from_parent
+        if self.resume_run_id is not None:
+            options["resume_run_id"] = self.resume_run_id
+        return options
+
+    stall_seconds: float = DEFAULT_STALL_SECONDS
+    strict: bool = False
+    # Whether failure.txt carries the test's captured stdout, stderr and log.
+    capture: bool = True
 
 
 def _ini(config: pytest.Config, name: str) -> str | None:
@@ -108,18 +143,53 @@ def resolve(config: pytest.Config) -> Settings:
         if not journal_dir.is_absolute():
             journal_dir = config.rootpath / journal_dir
 
-    wait_text, wait_source = _first(
-        (option.mlflow_tree_wait, "--mlflow-tree-wait"),
-        (_ini(config, "mlflow_tree_wait"), "mlflow_tree_wait (ini)"),
+    wait_seconds = _seconds(config, "wait", DEFAULT_WAIT_SECONDS)
+    stall_seconds = _seconds(config, "stall", DEFAULT_STALL_SECONDS)
+    strict = option.mlflow_tree_strict
+    if strict is None:
+        strict = bool(config.getini("mlflow_tree_strict"))
+    capture, capture_source = _first(
+        (option.mlflow_tree_capture, "--mlflow-tree-capture"),
+        (_ini(config, "mlflow_tree_capture"), "mlflow_tree_capture (ini)"),
     )
-    wait_seconds = DEFAULT_WAIT_SECONDS
-    if wait_text is not None:
+    if capture is not None and capture not in CAPTURE_CHOICES:
+        raise _bad(capture_source, f"{capture!r} is not one of {', '.join(CAPTURE_CHOICES)}")
+
+    mode_text, mode_source = _first(
+        (option.mlflow_tree_mode, "--mlflow-tree-mode"),
+        (_ini(config, "mlflow_tree_mode"), "mlflow_tree_mode (ini)"),
+    )
+    mode = (mode_text or TREE_MODE).strip().lower()
+    if mode not in MODES:
+        raise _bad(mode_source, f"mode {mode_text!r} is not one of {', '.join(MODES)}")
+    slow_text, slow_source = _first(
+        (option.mlflow_tree_slow, "--mlflow-tree-slow"),
+        (_ini(config, "mlflow_tree_slow"), "mlflow_tree_slow (ini)"),
+    )
+    slow_seconds = DEFAULT_SLOW_SECONDS
+    if slow_text is not None:
         try:
-            wait_seconds = float(wait_text)
+            slow_seconds = float(slow_text)
         except ValueError:
-            wait_seconds = -1.0
-        if not wait_seconds >= 0:
-            raise _bad(wait_source, f"{wait_text!r} is not a number of seconds >= 0")
+            slow_seconds = -1.0
+        if not slow_seconds >= 0:
+            raise _bad(slow_source, f"{slow_text!r} is not a number of seconds >= 0")
+    parent, _ = _first(
+        (option.mlflow_tree_parent, "--mlflow-tree-parent"),
+        (os.environ.get(PARENT_ENV), PARENT_ENV),
+    )
+    resume = option.mlflow_tree_resume or None
+    shard_key, shard_source = _first(
+        (option.mlflow_tree_shard_key, "--mlflow-tree-shard-key"),
+        (os.environ.get("PYTEST_MLFLOW_TREE_SHARD_KEY"), "PYTEST_MLFLOW_TREE_SHARD_KEY"),
+        (_ini(config, "mlflow_tree_shard_key"), "mlflow_tree_shard_key (ini)"),
+    )
+    if shard_key == "ci":
+        from pytest_mlflow_tree import ci
+
+        shard_key = ci.pipeline_key(os.environ)
+        if shard_key is None:
+            raise _bad(shard_source, "'ci' needs a CI pipeline id, and no known CI is running")
 
     return Settings(
         enabled=enabled,
@@ -133,4 +203,30 @@ def resolve(config: pytest.Config) -> Settings:
         upload=not option.mlflow_tree_journal_only,
         keep_journal=bool(option.mlflow_tree_keep_journal),
         wait_seconds=wait_seconds,
+        mode=mode,
+        slow_seconds=slow_seconds,
+        # Checked by the uploader, which can ask the store: a bad id must not stop the tests.
+        parent_run_id=parent.strip() if parent else None,
+        resume_run_id=resume.strip() if resume else None,
+        shard_key=shard_key,
+        stall_seconds=stall_seconds,
+        strict=bool(strict),
+        capture=capture != "no",
     )
+
+
+def _seconds(config: pytest.Config, name: str, default: float) -> float:
+    """``--mlflow-tree-NAME`` or the ini key ``mlflow_tree_NAME``: seconds >= 0."""
+    text, source = _first(
+        (getattr(config.option, f"mlflow_tree_{name}"), f"--mlflow-tree-{name}"),
+        (_ini(config, f"mlflow_tree_{name}"), f"mlflow_tree_{name} (ini)"),
+    )
+    if text is None:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise _bad(source, f"{text!r} is not a number of seconds >= 0")
+    return seconds

@@ -13,11 +13,21 @@ class Status:
     applied: int = 0
     # Tests uploaded by the thread pool (see TreeUploader).
     pooled: int = 0
+    # Worker processes the uploader started to write tests (a local SQLite store).
+    processes: int = 0
     session_run_id: str | None = None
     experiment_id: str | None = None
     # The tracking URI the upload went to, credentials removed.
     tracking_uri: str | None = None
     error: str | None = None
+    # Wall-clock times: the uploader is set up and about to contact the store; the store last
+    # answered a call. pytest tells a slow upload from a stalled one by them.
+    ready_at: float | None = None
+    answered_at: float | None = None
+    # Wall-clock times: the oldest call still waiting for the store's answer was sent; the
+    # store started failing calls (refused, cut, error answers) without answering any since.
+    waiting_since: float | None = None
+    failing_since: float | None = None
     # True once every record of a complete journal is in the tracking store.
     done: bool = False
 

@@ -11,24 +11,35 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_mlflow_tree import journal, quiet, redact, sqlite_tuning
+from pytest_mlflow_tree import journal, quiet, redact, retries, sqlite_tuning, uploadprocs
+from pytest_mlflow_tree.anchor import AnchorError
+from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
+from pytest_mlflow_tree.retries import Patience, ServerUnavailable
+from pytest_mlflow_tree.sessionbuilder import SessionBuilder
 from pytest_mlflow_tree.status import Status
 from pytest_mlflow_tree.uploader import Progress, TreeUploader
 
 # How often the status file is rewritten while records stream in.
 _STATUS_INTERVAL = 0.2
+# How often it is rewritten anyway, so that pytest sees calls waiting on a silent store.
+_HEARTBEAT = 0.5
 
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 # Threads uploading tests to a tracking server at once. Enough to hide the server's latency on
 # a few cores without flooding a shared server.
 DEFAULT_SERVER_WORKERS = 8
+
+# Seconds without an answer from the tracking store before the upload gives up (the journal
+# keeps the rest for replay). Also the default of --mlflow-tree-stall.
+DEFAULT_GIVE_UP = 4.0
 
 
 class StoreUnavailable(Exception):
@@ -57,15 +68,33 @@ def missing_store_message(uri: str) -> str:
 
 
 def workers_for(uri: str, requested: int | None) -> int:
-    """How many tests to upload at once.
+    """How many threads upload tests at once.
 
     A server gains from threads that hide its latency. A database store does not: MLflow's
-    client spends its time in Python under one GIL, and SQLite has one writer anyway (two
-    writer processes measured no faster: they wait on each other's locks).
+    client spends its time in Python under one GIL. A local SQLite store gains from processes
+    instead (two writer processes measured about 1.5 times as fast as one: SQLite in WAL mode
+    lets one prepare its next transaction while the other commits), which ``uploadprocs``
+    starts once enough tests wait.
     """
     if requested is not None:
         return max(1, requested)
     return DEFAULT_SERVER_WORKERS if uri.startswith(("http://", "https://")) else 1
+
+
+def with_parent(header: Header, parent: str) -> Header:
+    """``header`` attached to another parent run, or to none when ``parent`` is empty."""
+    changed = dict(header)
+    changed.pop("parent_run_id", None)
+    if parent:
+        changed["parent_run_id"] = parent
+    return changed  # type: ignore[return-value]
+
+
+def follows(pid: int | None) -> Callable[[], bool]:
+    """Whether to keep waiting for the store: while the pytest process ``pid`` runs."""
+    if pid is None:
+        return lambda: False
+    return lambda: _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -87,6 +116,8 @@ def run(
     on_progress: Callable[[Progress], None] | None = None,
     workers: int | None = None,
     log_traceback: bool = False,
+    parent: str | None = None,
+    give_up: float = DEFAULT_GIVE_UP,
 ) -> Status:
     """Upload one journal; return the final status. Raises nothing: errors land in the status.
 
@@ -95,36 +126,73 @@ def run(
     """
     status = Status()
     last_write = 0.0
+    # Upload threads report answers; one writer of the status file at a time.
+    writing = threading.Lock()
+
+    # Set once MLflow is imported; its calls waiting and failing go into the status.
+    patience: Patience | None = None
+
+    def write_status(force: bool = False) -> None:
+        nonlocal last_write
+        with writing:
+            if patience is not None:
+                waiting, failing = patience.waiting()
+                wall = time.time()
+                status.waiting_since = None if waiting is None else wall - waiting
+                status.failing_since = None if failing is None else wall - failing
+            now = time.monotonic()
+            if status_path is not None and (force or now - last_write >= _STATUS_INTERVAL):
+                status.write(status_path)
+                last_write = now
 
     def report(progress: Progress, force: bool = False) -> None:
-        nonlocal last_write
         status.applied = progress.applied
         status.pooled = progress.pooled
+        status.processes = progress.processes
         status.session_run_id = progress.session_run_id
         status.experiment_id = progress.experiment_id
-        now = time.monotonic()
-        if status_path is not None and (force or now - last_write >= _STATUS_INTERVAL):
-            status.write(status_path)
-            last_write = now
+        write_status(force)
         if on_progress is not None:
             on_progress(progress)
 
-    def keep_waiting() -> bool:
-        return follow_pid is not None and _alive(follow_pid)
+    def answered() -> None:
+        # The heartbeat pytest watches to tell a slow upload from a stalled one.
+        status.answered_at = time.time()
+        write_status()
 
+    keep_waiting = follows(follow_pid)
+
+    stopped = threading.Event()
+
+    def heartbeat() -> None:
+        # Bounded by the upload: run() sets ``stopped`` on every way out.
+        while not stopped.wait(_HEARTBEAT):
+            write_status(force=True)
+
+    beating = threading.Thread(target=heartbeat, name="mlflow-tree-heartbeat", daemon=True)
     uploader: TreeUploader | None = None
+
     try:
-        records = journal.follow(path, keep_waiting)
+        backlog = uploadprocs.Backlog(path)
+        records = journal.follow(path, keep_waiting, on_line=backlog.line_read)
         first = next(records, None)
         if first is None:
             raise journal.JournalError(f"{path} is empty")
         header: Header = journal.check_header(first, path)
+        if parent is not None:
+            header = with_parent(header, parent)
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or header["tracking_uri"]
         status.tracking_uri = redact.url(uri)
         if needs_full_mlflow(uri) and not full_mlflow_installed():
             raise StoreUnavailable(missing_store_message(uri))
+        store = f"the tracking store {redact.url(uri)}"
+        retries.check_listening(uri, store)
         quiet.apply_to_process()
         database = sqlite_tuning.sqlite_path(uri)
+        processes_wanted = database is not None and workers is None and uploadprocs.available()
+        if processes_wanted:
+            # Started with MLflow's environment defaults set: the workers inherit them.
+            uploadprocs.warm_up_when_needed(backlog, stopped)
         if database is not None:
             sqlite_tuning.enable_wal(database)
         from mlflow.tracking import MlflowClient
@@ -134,23 +202,62 @@ def run(
         quiet.silence_loggers()
         if database is not None:
             sqlite_tuning.relax_sync_on_connect()
+        client = MlflowClient(tracking_uri=uri)
+        builder = SessionBuilder(header, uri)
+        limits = Limits.from_mlflow()
+        processes = None
+        if processes_wanted:
+            processes = uploadprocs.Options(uri, store, backlog, follow_pid)
+        patience = Patience(give_up, store=store, keep_trying=keep_waiting, on_answer=answered)
         uploader = TreeUploader(
-            MlflowClient(tracking_uri=uri),
+            client,
             header,
-            Limits.from_mlflow(),
+            limits,
             experiment=experiment,
             on_progress=report,
             workers=workers_for(uri, workers),
+            files_root=path.parent,
+            patience=patience,
+            on_run=builder.ran,
+            processes=processes,
         )
+        # MLflow is imported: from now on, the store's silence counts (see reporter._Stall).
+        status.ready_at = time.time()
+        write_status(force=True)
+        if status_path is not None:
+            beating.start()
         uploader.start()
-        uploader.apply_all(records)
+        compact = CompactFilter()
+        uploader.apply_all(compact(builder.watch(records)))
+        uploader.progress.applied += compact.dropped
+        from pytest_mlflow_tree import htmlreport, sessionnote
+
+        # From what was just sent, not read back: that would add seconds per thousand tests.
+        session = builder.session(uploader.progress.experiment_id)
+        if uploader.resumed and session is not None:
+            # This journal holds only the re-run tests; the others are in the store.
+            session = htmlreport.read_back(client, uri, session.run_id)
+        for problem in (
+            htmlreport.attach(client, session),
+            sessionnote.attach(client, session, uploader.session_uuid, limits),
+        ):
+            if problem is not None:
+                print(f"pytest-mlflow-tree: {problem}", file=sys.stderr)
         status.done = True
-    except (journal.JournalError, StoreUnavailable) as exc:
-        status.error = str(exc)
+    except (journal.JournalError, StoreUnavailable, ServerUnavailable) as exc:
+        status.error = redact.url(str(exc))
+    except AnchorError as exc:
+        status.error = (
+            f"{exc}; to attach it elsewhere, replay with --parent RUN_ID (or --parent '')"
+        )
     except Exception as exc:
-        status.error = f"{type(exc).__name__}: {exc}".strip()
+        status.error = redact.url(f"{type(exc).__name__}: {exc}".strip())
         if log_traceback:
-            traceback.print_exc(file=sys.stderr)
+            # MLflow's messages name the request's URL, credentials included.
+            sys.stderr.write(redact.url(traceback.format_exc()))
+    stopped.set()
+    if beating.is_alive():
+        beating.join(timeout=5)
     if uploader is not None:
         report(uploader.progress, force=True)
     if status_path is not None:
@@ -164,6 +271,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--follow-pid", type=int, help="follow the journal while PID lives")
     parser.add_argument("--status", type=Path, help="write progress to this JSON file")
     parser.add_argument("--workers", type=int, help="concurrent test uploads")
+    parser.add_argument(
+        "--give-up",
+        type=float,
+        default=DEFAULT_GIVE_UP,
+        help="seconds without an answer from the store before giving up",
+    )
     args = parser.parse_args(argv)
     # Below the tests in the CPU queue: recording must not slow down or distort what it records.
     with contextlib.suppress(OSError):
@@ -174,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         status_path=args.status,
         workers=args.workers,
         log_traceback=True,
+        give_up=args.give_up,
     )
     return 0 if status.done else 1
 

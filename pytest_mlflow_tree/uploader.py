@@ -10,15 +10,20 @@ anything the uploader looks up the runs an earlier upload of the same session ma
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-from pytest_mlflow_tree.limits import FULL_VALUES_ARTIFACT, Limits, fit, truncate
+from pytest_mlflow_tree import anchor, duplicates, resume, shards, testvalues, uploadprocs
+from pytest_mlflow_tree.limits import FULL_VALUES_ARTIFACT, Limits, fit, valid_text
 from pytest_mlflow_tree.records import (
     SESSION_KEY,
     CloseRecord,
@@ -28,10 +33,14 @@ from pytest_mlflow_tree.records import (
     RunData,
     RunRecord,
 )
-
-TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
+from pytest_mlflow_tree.retries import Patience
 
 T = TypeVar("T")
+
+TERMINAL_STATUSES = frozenset({"FINISHED", "FAILED", "KILLED"})
+# On test runs of a resumed session: the resuming journal's uuid, and the run replaced.
+RESUMED_BY_TAG = "pytest.resumed_by"
+REPLACED_TAG = "pytest.replaced_run_id"
 
 
 def run_key(key: str) -> str:
@@ -45,13 +54,19 @@ class _Known:
     done: bool
     params: frozenset[str] = frozenset()
     metrics: frozenset[str] = frozenset()
+    # The journal (by its own uuid) of the resumed session that replaced this test's run.
+    resumed_by: str | None = None
+    # The run of an earlier session to delete and replace with a new one.
+    replace: bool = False
 
 
 @dataclass
 class Progress:
     applied: int = 0
-    # Tests uploaded by the thread pool rather than inline.
+    # Tests uploaded by the thread pool or the worker processes rather than inline.
     pooled: int = 0
+    # Worker processes started (see uploadprocs).
+    processes: int = 0
     session_run_id: str | None = None
     experiment_id: str | None = None
 
@@ -62,7 +77,8 @@ class TreeUploader:
     Session and module runs are written inline, in journal order, so a parent always exists
     before its children. Tests, independent of each other once their module run exists, go to
     a bounded pool of threads when ``workers`` > 1: against a tracking server they hide its
-    latency.
+    latency. With ``processes`` (a local SQLite store) they go to worker processes instead,
+    once enough tests wait (see ``uploadprocs``).
     """
 
     def __init__(
@@ -73,12 +89,24 @@ class TreeUploader:
         experiment: str | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         workers: int = 1,
+        files_root: Path | None = None,
+        patience: Patience | None = None,
+        on_run: Callable[[str, str], None] | None = None,
+        processes: uploadprocs.Options | None = None,
     ) -> None:
         self._client = client
+        self._files_root = files_root
         self._header = header
         self._limits = limits
+        self._patience = patience or Patience(give_up=5.0)
         self._experiment_name = experiment or header["experiment"]
+        self._experiment_named = experiment is not None
+        # This journal's own uuid; a resumed session's runs keep the uuid of the session.
+        self._journal_uuid = header["session_uuid"]
+        self._anchor = anchor.Anchor()
         self._on_progress = on_progress
+        # Told (record key, run id) of every run applied, from the upload threads too.
+        self._on_run = on_run
         self._workers = workers
         self._writer: RunWriter | None = None
         self._run_ids: dict[str, str] = {}
@@ -90,32 +118,73 @@ class TreeUploader:
         self.progress = Progress()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._processes = processes
+        self._procs: uploadprocs.WorkerPool | None = None
         # Bounded: the journal may hold far more tests than fit in memory as futures.
-        self._slots = threading.BoundedSemaphore(max(1, workers) * 4)
-        self._pending: set[Future[None]] = set()
+        concurrency = max(workers, uploadprocs.PROCESSES if processes else 1)
+        self._slots = threading.BoundedSemaphore(concurrency * 4)
+        self._pending: set[Future[Any]] = set()
         self._error: BaseException | None = None
+        self._shard: shards.Shard | None = None
 
     # -- setup ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        experiment_id = self._experiment_id()
+        self._anchor = anchor.resolve(self._client, self._header, self._experiment_named)
+        if self._anchor.session_uuid:
+            self._header = {**self._header, "session_uuid": self._anchor.session_uuid}
+        experiment_id = self._anchor.experiment_id or self._experiment_id()
         self.progress.experiment_id = experiment_id
         self._known = self._earlier_runs(experiment_id)
         self._writer = RunWriter(
-            self._client, self._header, self._limits, experiment_id, self._known
+            self._client, self._header, self._limits, experiment_id, self._known, self._patience
         )
+        self._writer.files_root = self._files_root
+        self._writer.root_run_id = self._anchor.root_run_id
+        if self._anchor.resumed_run_id:
+            self._writer.resumed_by = self._journal_uuid
+        options = self._processes
+        if options is not None and uploadprocs.available():
+            setup = uploadprocs.WriterSetup(
+                uri=options.uri,
+                header=self._header,
+                limits=self._limits,
+                experiment_id=experiment_id,
+                resumed_by=self._writer.resumed_by,
+                files_root=self._files_root,
+                give_up=self._patience.give_up,
+                store=options.store,
+                follow_pid=options.follow_pid,
+                uploader_pid=os.getpid(),
+            )
+            self._procs = uploadprocs.WorkerPool(setup, options.backlog)
+
+    @property
+    def _resuming(self) -> bool:
+        return self._anchor.resumed_run_id is not None
+
+    @property
+    def resumed(self) -> bool:
+        """Whether the journal continues a recorded session, so holds only part of it."""
+        return self._resuming
+
+    @property
+    def session_uuid(self) -> str:
+        """The uuid on the session's runs (a resumed session's, not this journal's)."""
+        return self._header["session_uuid"]
 
     def _experiment_id(self) -> str:
         from mlflow.exceptions import MlflowException
 
         name = self._experiment_name
-        experiment = self._client.get_experiment_by_name(name)
+        call = self._patience.call
+        experiment = call(self._client.get_experiment_by_name, name)
         if experiment is None:
             try:
-                return str(self._client.create_experiment(name))
+                return str(call(self._client.create_experiment, name))
             except MlflowException:
-                # Another session created it between our two calls.
-                experiment = self._client.get_experiment_by_name(name)
+                # Another session created it between our two calls (or a lost answer's retry).
+                experiment = call(self._client.get_experiment_by_name, name)
                 if experiment is None:
                     raise
         if experiment.lifecycle_stage == "deleted":
@@ -126,30 +195,40 @@ class TreeUploader:
         return str(experiment.experiment_id)
 
     def _earlier_runs(self, experiment_id: str) -> dict[str, _Known]:
-        known: dict[str, _Known] = {}
+        call = self._patience.call
         uuid = self._header["session_uuid"]
-        page_token = None
-        # Bounded: a session has at most a few hundred thousand runs.
-        for _page in range(10_000):
-            page = self._client.search_runs(
-                [experiment_id],
-                filter_string=f"tags.`pytest.session_uuid` = '{uuid}'",
-                max_results=1000,
-                page_token=page_token,
-            )
-            for run in page:
-                key = run.data.tags.get("pytest.run_key")
-                if key:
-                    known[key] = _Known(
-                        run_id=run.info.run_id,
-                        done=run.info.status in TERMINAL_STATUSES,
-                        params=frozenset(run.data.params),
-                        metrics=frozenset(run.data.metrics),
-                    )
-            page_token = page.token
-            if not page_token:
-                break
+        runs = duplicates.session_runs(self._client, experiment_id, uuid, call)
+        # An earlier upload may have left a second copy of a run (a lost answer): keep one.
+        known: dict[str, _Known] = {}
+        for run in duplicates.resolve(self._client, runs, call):
+            key = run.data.tags.get("pytest.run_key")
+            if key:
+                known[key] = _Known(
+                    run_id=run.info.run_id,
+                    done=run.info.status in TERMINAL_STATUSES,
+                    params=frozenset(run.data.params),
+                    metrics=frozenset(run.data.metrics),
+                    resumed_by=run.data.tags.get(RESUMED_BY_TAG),
+                )
         return known
+
+    def _remove_duplicates(self) -> None:
+        """After an upload that may have made a run twice: keep one run per key.
+
+        A ``create_run`` whose answer was lost, and not found by the retry's look-up, may
+        still be in the server's hands: wait for it (bounded by the stall bound) first.
+        """
+        for _ in range(1000):  # bounded by the writer's deadline
+            left = self.writer.unsure_until - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(left, 0.5))
+        duplicates.remove(
+            self._client,
+            self.writer.experiment_id,
+            self._header["session_uuid"],
+            self._patience.call,
+        )
 
     @property
     def writer(self) -> RunWriter:
@@ -165,9 +244,16 @@ class TreeUploader:
                 self.apply(record)
             self._drain()
             self.finish()
+            # Copies come from lost answers: of this upload, or of an earlier one continued.
+            if self._known or self.writer.unsure_until:
+                self._remove_duplicates()
+            if self._shard is not None and self.progress.session_run_id:
+                self._shard.finish(self._header["session_uuid"], self.progress.session_run_id)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
+            if self._procs is not None:
+                self._procs.shutdown()
 
     def apply(self, record: Record) -> None:
         self._raise_worker_error()
@@ -192,12 +278,22 @@ class TreeUploader:
         self._last_time = max(self._last_time, record["start"])
         known = self._known.get(run_key(key))
         if known is not None:
+            # A replay: find the root the first upload joined (its runs point at it).
+            self._join_shards(record)
             run_id = known.run_id
-            if not known.done:
+            # A resumed session closes its modules and itself again, with counts recomputed.
+            if not known.done or self._resuming:
                 self._open[key] = run_id
         else:
             parent = record["parent"]
-            run_id, changed = self.writer.create(record, self._run_ids[parent] if parent else None)
+            # A shard key puts the session under the shards' root, else under the run it
+            # was attached to (if any).
+            parent_id = (
+                self._run_ids[parent]
+                if parent
+                else (self._join_shards(record) or self._anchor.parent_run_id)
+            )
+            run_id, changed = self.writer.create(record, parent_id)
             self._open[key] = run_id
             self._changed[key] = changed
             if record.get("params"):
@@ -205,9 +301,35 @@ class TreeUploader:
                     run_id, {"params": record.get("params", {})}, changed, record["start"]
                 )
         self._run_ids[key] = run_id
+        if self._on_run is not None:
+            self._on_run(key, run_id)
         if record["level"] == "session":
             self.progress.session_run_id = run_id
-            self.writer.root_run_id = run_id
+            if self._shard is None:
+                self.writer.root_run_id = self.writer.root_run_id or run_id
+
+    def _join_shards(self, record: OpenRecord) -> str | None:
+        """For a session with a shard key: the shared root run it goes under."""
+        shard_key = record.get("tags", {}).get(shards.KEY_TAG)
+        if record["level"] != "session" or not shard_key or self._shard is not None:
+            return None
+        self._shard = shards.Shard(
+            self._client, self.writer.experiment_id, shard_key, _retry_locked
+        )
+        # What all shards share: who ran them, from which source and CI pipeline.
+        shared = {
+            k: v
+            for k, v in record.get("tags", {}).items()
+            if k.startswith(("mlflow.source.", "pytest.ci."))
+            and k != "pytest.ci.job_id"
+            and k != "pytest.ci.job_url"
+        }
+        tags = fit(self._limits, tags={**self._header["common_tags"], **shared}).tags
+        root = self._shard.join(
+            tags, valid_text(f"pytest shards {shard_key}", self._limits.run_name_length)
+        )
+        self.writer.root_run_id = root
+        return root
 
     def _close_run(self, record: CloseRecord) -> None:
         key = record["key"]
@@ -220,9 +342,31 @@ class TreeUploader:
             "tags": record.get("tags", {}),
             "artifacts": record.get("artifacts", {}),
         }
+        status = record["status"]
+        if self._resuming:
+            status = self._recount(key, run_id, record, data)
         changed = self._changed.pop(key, {})
         self.writer.log(run_id, data, changed, record["end"], write_changed=True)
-        self.writer.terminate(run_id, record["status"], record["end"])
+        self.writer.terminate(run_id, status, record["end"])
+
+    def _recount(self, key: str, run_id: str, record: CloseRecord, data: RunData) -> str:
+        """Counts and status of a resumed module or session from all its tests in the store."""
+        self._drain()  # the re-run tests must be in the store before they are counted
+        level = "session" if key == SESSION_KEY else "module"
+        metrics, status, note = resume.recount(
+            self._client,
+            self.writer.experiment_id,
+            run_id,
+            level,
+            self._header["session_uuid"],
+            "pytest session" if level == "session" else key,
+            record["end"],
+        )
+        data["metrics"] = metrics
+        data["tags"] = {**data.get("tags", {}), "mlflow.note.content": note}
+        # New values for metrics it has: log them all, not only what an interrupted upload missed.
+        self.writer.forget(run_id)
+        return "KILLED" if record["status"] == "KILLED" else status
 
     # -- concurrency ---------------------------------------------------------------------------
 
@@ -237,16 +381,37 @@ class TreeUploader:
         self._last_time = max(self._last_time, record["end"])
         parent_id = self._run_ids[record["parent"] or SESSION_KEY]
         known = self._known.get(run_key(record["key"]))
+        if (
+            self._resuming
+            and known is not None
+            and known.resumed_by != self._journal_uuid
+            and known.run_id != record.get("live_run_id")
+        ):
+            # Re-run in a resumed session: a new run replaces the recorded one.
+            known = _Known(run_id=known.run_id, done=False, replace=True)
+        procs = self._worker_processes()
+        if procs is not None:
+            self._slots.acquire()
+            sent = procs.submit(record, parent_id, known, self.writer.root_run_id)
+            with self._lock:
+                self._pending.add(sent)
+            sent.add_done_callback(functools.partial(self._done_in_process, record["key"]))
+            return
         pool = self._get_pool()
         if pool is None:
-            self.writer.upload_test(record, parent_id, known)
+            self._upload_test(record, parent_id, known)
             self._applied()
             return
         self._slots.acquire()
-        future = pool.submit(self.writer.upload_test, record, parent_id, known)
+        future = pool.submit(self._upload_test, record, parent_id, known)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
+
+    def _upload_test(self, record: RunRecord, parent_id: str, known: _Known | None) -> None:
+        run_id = self.writer.upload_test(record, parent_id, known)
+        if self._on_run is not None:
+            self._on_run(record["key"], run_id)
 
     def _get_pool(self) -> ThreadPoolExecutor | None:
         """The pool to send a test to, or ``None`` to upload it here and now."""
@@ -254,7 +419,27 @@ class TreeUploader:
             self._pool = ThreadPoolExecutor(self._workers, "mlflow-tree-upload")
         return self._pool
 
-    def _done(self, future: Future[None]) -> None:
+    def _worker_processes(self) -> uploadprocs.WorkerPool | None:
+        """The worker processes to send a test to, once they run; started when wanted."""
+        procs = self._procs
+        if procs is None:
+            return None
+        if procs.wanted():
+            procs.start()
+            self.progress.processes = uploadprocs.PROCESSES
+        return procs if procs.executor is not None else None
+
+    def _done_in_process(self, key: str, future: Future[tuple[str, float]]) -> None:
+        if future.exception() is None:
+            run_id, unsure_until = future.result()
+            self.writer.unsure(unsure_until)
+            # The store answered the worker: pytest's wait must not take the upload for stalled.
+            self._patience.answer()
+            if self._on_run is not None:
+                self._on_run(key, run_id)
+        self._done(future)
+
+    def _done(self, future: Future[Any]) -> None:
         self._slots.release()
         error = future.exception()
         with self._lock:
@@ -288,13 +473,23 @@ class RunWriter:
         limits: Limits,
         experiment_id: str,
         known: dict[str, _Known] | None = None,
+        patience: Patience | None = None,
     ) -> None:
         self._client = client
+        self._patience = patience or Patience(give_up=5.0)
         self._header = header
         self._limits = limits
         self.experiment_id = experiment_id
         self.root_run_id: str | None = None
+        # The uuid of the resuming journal, tagged on the runs it makes.
+        self.resumed_by: str | None = None
+        # Where the journal is: tests' staged files are relative to it.
+        self.files_root: Path | None = None
         self._known_by_run = {k.run_id: k for k in (known or {}).values()}
+        # Until when (monotonic) a create_run whose answer was lost, and which the retry's
+        # look-up did not find, may still be carried out by the server; 0: none.
+        self.unsure_until = 0.0
+        self._unsure_lock = threading.Lock()
 
     def tags(self, record: OpenRecord | RunRecord, parent_id: str | None) -> dict[str, str]:
         tags = {
@@ -307,41 +502,101 @@ class RunWriter:
         if parent_id is not None and self.root_run_id is not None:
             tags["mlflow.parentRunId"] = parent_id
             tags["mlflow.rootRunId"] = self.root_run_id
+        if self.resumed_by is not None and record["level"] == "test":
+            tags[RESUMED_BY_TAG] = self.resumed_by
         return tags
 
     def create(
         self, record: OpenRecord | RunRecord, parent_id: str | None
     ) -> tuple[str, dict[str, dict[str, str]]]:
         fitted = fit(self._limits, tags=self.tags(record, parent_id))
-        run = _retry_locked(
-            self._client.create_run,
-            self.experiment_id,
-            start_time=record["start"],
-            tags=fitted.tags,
-            run_name=truncate(record["name"], self._limits.run_name_length),
-        )
+        attempts = itertools.count()
+        # When the latest create_run was sent.
+        sent = [time.monotonic()]
+
+        def create_or_find() -> Any:
+            # A repeated create_run may follow one whose answer was lost after the store made
+            # the run: look for it first, so that a retry never makes a second run.
+            if next(attempts) > 0:
+                found = self._find(fitted.tags["pytest.run_key"])
+                if found is not None:
+                    return found
+                # Not there yet, or never: the server may still carry it out. The copy it
+                # would make is removed at the end (see TreeUploader._remove_duplicates).
+                self.unsure(sent[0] + self._patience.give_up)
+            sent[0] = time.monotonic()
+            return self._client.create_run(
+                self.experiment_id,
+                start_time=record["start"],
+                tags=fitted.tags,
+                run_name=valid_text(record["name"], self._limits.run_name_length),
+            )
+
+        run = self._patience.call(create_or_find)
         return str(run.info.run_id), fitted.changed
 
-    def terminate(self, run_id: str, status: str, end: int | None) -> None:
-        _retry_locked(self._client.set_terminated, run_id, status, end_time=end)
+    def unsure(self, until: float) -> None:
+        """A ``create_run`` whose answer was lost may still be carried out until ``until``."""
+        with self._unsure_lock:
+            self.unsure_until = max(self.unsure_until, until)
 
-    def upload_test(self, record: RunRecord, parent_id: str, known: _Known | None) -> None:
-        """All of one test; ``known`` is its run from an earlier upload, if any."""
+    def _find(self, key: str) -> Any:
+        uuid = self._header["session_uuid"]
+        runs = self._client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`pytest.session_uuid` = '{uuid}' and tags.`pytest.run_key` = '{key}'"
+            ),
+            max_results=1,
+        )
+        return runs[0] if runs else None
+
+    def terminate(self, run_id: str, status: str, end: int | None) -> None:
+        self._patience.call(self._client.set_terminated, run_id, status, end_time=end)
+
+    def upload_test(self, record: RunRecord, parent_id: str, known: _Known | None) -> str:
+        """All of one test; ``known`` is its run from an earlier upload, if any. Its run id."""
+        if known is not None and known.replace:
+            # Params are immutable and old metrics and artifacts would linger: a re-run test
+            # gets a new run. Deleted first, so that a replay after a crash finds one run only.
+            self._patience.call(self._client.delete_run, known.run_id)
+            replaced, known = known.run_id, None
+            record = {**record, "tags": {**record.get("tags", {}), REPLACED_TAG: replaced}}
+        if known is None and record.get("live_run_id"):
+            known = self.live_run(record["live_run_id"])
         if known is not None and known.done:
-            return
+            return known.run_id
         changed: dict[str, dict[str, str]] = {}
-        if known is not None:
-            run_id = known.run_id
-            self._known_by_run[run_id] = known
-        else:
-            run_id, changed = self.create(record, parent_id)
         data: RunData = {
             "params": record.get("params", {}),
             "metrics": record.get("metrics", {}),
             "artifacts": record.get("artifacts", {}),
+            "metric_steps": record.get("metric_steps", []),
+            "files_dir": record.get("files_dir", ""),
         }
+        if known is not None:
+            run_id = known.run_id
+            self._known_by_run[run_id] = known
+            # Not necessarily created here (a live run): give it its place in the tree.
+            data["tags"] = self.tags(record, parent_id)
+        else:
+            run_id, changed = self.create(record, parent_id)
         self.log(run_id, data, changed, timestamp=record["end"], write_changed=True)
         self.terminate(run_id, record["status"], record["end"])
+        return run_id
+
+    def forget(self, run_id: str) -> None:
+        self._known_by_run.pop(run_id, None)
+
+    def live_run(self, run_id: str) -> _Known:
+        """A run a test made in its own process: completed here like an interrupted upload."""
+        run = self._patience.call(self._client.get_run, run_id)
+        return _Known(
+            run_id=run_id,
+            done=False,
+            params=frozenset(run.data.params),
+            metrics=frozenset(run.data.metrics),
+        )
 
     def log(
         self,
@@ -365,14 +620,17 @@ class RunWriter:
         for kind, values in fitted.changed.items():
             changed.setdefault(kind, {}).update(values)
         metric_list = [Metric(k, v, timestamp, 0) for k, v in fitted.metrics.items()]
+        steps = testvalues.step_metrics(self._limits, data.get("metric_steps", []), changed)
+        metric_list += [Metric(*entry) for entry in steps]
         param_list = [Param(k, v) for k, v in fitted.params.items()]
         tag_list = [RunTag(k, v) for k, v in fitted.tags.items()]
         per_batch = self._limits.params_tags_per_batch
         while metric_list or param_list or tag_list:
             batch_params = param_list[:per_batch]
             batch_tags = tag_list[: per_batch - len(batch_params)]
-            batch_metrics = metric_list[: self._limits.metrics_per_batch]
-            _retry_locked(
+            room = self._limits.entities_per_batch - len(batch_params) - len(batch_tags)
+            batch_metrics = metric_list[: min(self._limits.metrics_per_batch, room)]
+            self._patience.call(
                 self._client.log_batch,
                 run_id,
                 metrics=batch_metrics,
@@ -383,15 +641,19 @@ class RunWriter:
             tag_list = tag_list[len(batch_tags) :]
             metric_list = metric_list[len(batch_metrics) :]
         for name, text in data.get("artifacts", {}).items():
-            self._client.log_text(run_id, text, name)
+            self._patience.call(self._client.log_text, run_id, text, name)
+        files = testvalues.files_to_upload(self.files_root, data.get("files_dir"))
+        if files is not None:
+            self._patience.call(self._client.log_artifacts, run_id, str(files))
         if changed and write_changed:
-            self._client.log_dict(run_id, changed, FULL_VALUES_ARTIFACT)
+            self._patience.call(self._client.log_dict, run_id, changed, FULL_VALUES_ARTIFACT)
 
 
 # SQLite answers "database is locked" when two writers' transactions meet in a way its busy
 # timeout does not cover (a read upgraded to a write in WAL mode), for example when two pytest
 # sessions record into one file at once. Each MLflow call is one transaction, rolled back whole
-# on that error, so repeating it is safe.
+# on that error, so repeating it is safe. (The uploader's own calls go through
+# retries.Patience, which covers this too; this is for callers in the pytest process.)
 _LOCKED_ATTEMPTS = 8
 
 
