@@ -1,16 +1,49 @@
-"""Fixtures: a real SQLite tracking store per test, and the recorded tree read back."""
+"""Fixtures: a real tracking store per test, and the recorded tree read back.
+
+The store is a SQLite database in ``tmp_path`` by default. Parametrize ``store`` indirectly
+with ``"server"`` (or use ``BOTH_STORES``) for a real ``mlflow server`` with PostgreSQL behind
+it, started once per test session on 127.0.0.1. Outside CI, tests that need the server skip
+when PostgreSQL is not installed; with PYTEST_MLFLOW_TREE_REQUIRE_SERVICES=1 (set by
+``.ci/run``) they fail instead.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import pytest
+import servers
 
 pytest_plugins = ["pytester"]
+
+REQUIRE_SERVICES = "PYTEST_MLFLOW_TREE_REQUIRE_SERVICES"
+
+BOTH_STORES = pytest.mark.parametrize("store", ["sqlite", "server"], indirect=True)
+
+
+def missing_service(reason: str) -> NoReturn:
+    """Skip with ``reason``, or fail where CI promised the service is there."""
+    if os.environ.get(REQUIRE_SERVICES):
+        pytest.fail(f"{reason} ({REQUIRE_SERVICES} is set: CI must provide it, see .ci/run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def tracking_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[servers.TrackingServer]:
+    """``mlflow server`` with default settings on PostgreSQL, both on 127.0.0.1."""
+    reason = servers.postgres_available()
+    if reason is not None:
+        missing_service(reason)
+    with servers.tracking_server(tmp_path_factory.mktemp("tracking-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -32,15 +65,26 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @dataclass
 class Store:
     uri: str
-    path: Path
+    # The SQLite file, None on a server.
+    path: Path | None = None
+    # On the shared server each test records into its own experiment.
+    experiment: str | None = None
 
     def client(self) -> Any:
         from mlflow.tracking import MlflowClient
 
         return MlflowClient(tracking_uri=self.uri)
 
+    def args(self) -> tuple[str, ...]:
+        """The pytest options that record into this store."""
+        args: tuple[str, ...] = ("--mlflow-tree", f"--mlflow-tree-tracking-uri={self.uri}")
+        if self.experiment is not None:
+            args += (f"--mlflow-tree-experiment={self.experiment}",)
+        return args
+
     def tree(self, experiment: str | None = None) -> Tree:
         client = self.client()
+        experiment = experiment or self.experiment
         if experiment is None:
             experiments = [e for e in client.search_experiments() if e.name != "Default"]
             assert len(experiments) == 1, [e.name for e in experiments]
@@ -91,9 +135,20 @@ class Tree:
 
 
 @pytest.fixture
-def store(tmp_path: Path, migrated_db: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+def store(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    migrated_db: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Store:
+    """A fresh SQLite store, or with ``"server"`` a fresh experiment on the tracking server."""
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
         monkeypatch.delenv(name, raising=False)
+    kind = getattr(request, "param", "sqlite")
+    if kind == "server":
+        server = request.getfixturevalue("tracking_server")
+        return Store(uri=server.url, experiment=f"test-{uuid.uuid4().hex[:12]}")
+    assert kind == "sqlite", kind
     path = tmp_path / "store" / "mlflow.db"
     path.parent.mkdir()
     shutil.copy(migrated_db, path)
@@ -111,7 +166,7 @@ def record(pytester: pytest.Pytester, store: Store) -> Record:
     """Run pytest with --mlflow-tree into ``store``; return (result, tree)."""
 
     def run(*args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]:
-        argv = ("--mlflow-tree", f"--mlflow-tree-tracking-uri={store.uri}", *args)
+        argv = (*store.args(), *args)
         run_pytest = pytester.runpytest_subprocess if subprocess else pytester.runpytest
         return run_pytest(*argv), store.tree()
 

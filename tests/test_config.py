@@ -75,6 +75,7 @@ def test_tracking_uri_and_experiment_come_from_the_highest_source_that_sets_them
     else:
         target = stores[winner]
         experiment = winner
+    assert target.path is not None
     assert target.path.is_file()
     assert experiments(target) == [experiment]
     tree = target.tree(experiment)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import pytest
 from conftest import Store, Tree
 
-from pytest_mlflow_tree import cli, quiet
+from pytest_mlflow_tree import cli, htmlreport, quiet, readback
 
 SUITE = {
     "tests/test_data.py": """
@@ -78,7 +78,7 @@ def replay(capsys: pytest.CaptureFixture[str]) -> Iterator[Replay]:
     The command owns its process: it sets MLflow's environment defaults and a logging floor.
     Both are put back afterwards so that later tests see this process unchanged.
     """
-    environment = {name: os.environ.get(name) for name in quiet.QUIET_ENV}
+    environment = {name: os.environ.get(name) for name in {**quiet.QUIET_ENV, **quiet.FORCED_ENV}}
     disabled = logging.root.manager.disable
     levels = {name: logging.getLogger(name).level for name in MLFLOW_LOGGERS}
 
@@ -156,7 +156,9 @@ def cut_after(lines: list[str], key: str) -> int:
 
 def _stable(key: str, value: str) -> str:
     if key == "mlflow.note.content":
-        # "**1 failed**, 4 passed in 0.03 s": the seconds differ from run to run.
+        # "**1 failed**, 4 passed in 0.03 s": the seconds differ from run to run, and the links
+        # to the runs table name the session's uuid.
+        value = re.sub(r"(%27|\b)[0-9a-f]{32}(%27|\b)", r"\1<id>\2", value)
         return re.sub(r"\d+\.\d+ s\b", "<seconds> s", value)
     return value
 
@@ -294,6 +296,7 @@ def test_replaying_a_kept_journal_of_a_live_run_changes_nothing(
     before = store.tree()
     assert len(before.runs) == ALL_RUNS
     model = before.modules["tests/test_model.py"]
+    report = before.artifact(before.session, htmlreport.REPORT_ARTIFACT)
 
     code, out, err = replay(str(journals[0]))
     assert code == 0, err
@@ -308,6 +311,8 @@ def test_replaying_a_kept_journal_of_a_live_run_changes_nothing(
     # Metrics were not logged a second time: one value per key in the history.
     history = after.client.get_metric_history(again.info.run_id, "tests")
     assert [m.value for m in history] == [4.0]
+    # Built from the journal and the runs the replay found: the same report.
+    assert after.artifact(after.session, htmlreport.REPORT_ARTIFACT) == report
 
 
 def test_a_journal_cut_short_replays_with_its_unfinished_runs_killed(
@@ -343,6 +348,10 @@ def test_a_journal_cut_short_replays_with_its_unfinished_runs_killed(
     for run in (tree.session, tree.modules["tests/test_model.py"]):
         assert run.info.end_time == last_end
     assert len(tree.runs) == 1 + 2 + 4
+    # The report shows the cut session as it is stored: what reading it back shows.
+    session = readback.Reader(store.uri).session(tree.session.info.run_id)
+    assert session.status == "KILLED"
+    assert tree.artifact(tree.session, htmlreport.REPORT_ARTIFACT) == htmlreport.render(session)
 
 
 def test_a_half_written_last_line_is_ignored_and_the_rest_replays(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Record, Store
+from conftest import BOTH_STORES, Record, Store
 
 SUITE = {
     "tests/test_model.py": """
@@ -41,6 +41,7 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+@BOTH_STORES
 def test_one_session_run_one_module_run_per_file_one_test_run_per_case(
     suite: pytest.Pytester, record: Record
 ) -> None:
@@ -157,6 +158,7 @@ def test_session_run_carries_environment_and_command(
     assert "team=vision" in tags["pytest.command"]
 
 
+@BOTH_STORES
 def test_under_xdist_the_tree_is_the_same_and_recorded_once(
     suite: pytest.Pytester, record: Record
 ) -> None:

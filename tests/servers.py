@@ -1,8 +1,8 @@
-"""Throwaway PostgreSQL and MLflow tracking servers on 127.0.0.1, for benchmarks and tests.
+"""Throwaway PostgreSQL and MLflow tracking servers on 127.0.0.1, for the tests and benchmarks.
 
 ``tracking_server()`` starts a private PostgreSQL cluster in a temporary directory, creates a
-database, starts ``mlflow server`` on it with default settings, waits for ``/health`` and yields
-the server's URL; everything is stopped and deleted on exit, also after errors.
+database, starts ``mlflow server`` on it with default settings, waits for ``/health``, warms it
+up and yields the server's URL; everything is stopped and deleted on exit, also after errors.
 
 Needs Debian's PostgreSQL binaries (``apt-get install -y postgresql``) and ``psycopg2-binary``
 in the Python environment that runs ``mlflow server``. PostgreSQL refuses to run as root: as
@@ -15,10 +15,12 @@ import contextlib
 import dataclasses
 import glob
 import importlib.util
+import io
 import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,9 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from measure import bench_env, free_port
-
-_DB_USER = "bench"
+_DB_USER = "mlflow_tree"
 _DB_NAME = "mlflow"
 
 
@@ -53,6 +53,38 @@ class TrackingServer:
     log: Path
     # Process ids whose process trees make up the server (for CPU accounting).
     pids: tuple[int, ...] = ()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The caller's environment without MLFLOW_*/PYTEST_* settings that would leak in, and
+    with telemetry off: nothing started here may reach any address but 127.0.0.1."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLFLOW_", "PYTEST_")) and key != "DO_NOT_TRACK"
+    }
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env["DO_NOT_TRACK"] = "true"
+    env.update(extra or {})
+    return env
+
+
+def postgres_available() -> str | None:
+    """Why a tracking server cannot be started here, or None when it can."""
+    try:
+        _postgres_bin()
+    except ServerError as error:
+        return str(error)
+    if importlib.util.find_spec("psycopg2") is None:
+        return "the PostgreSQL backend needs psycopg2: pip install psycopg2-binary"
+    return None
 
 
 def _postgres_bin() -> Path:
@@ -105,7 +137,7 @@ def postgres() -> Iterator[Database]:
             raise ServerError("running as root needs the 'postgres' system user") from None
     # Its own top-level temporary directory: as root, the postgres user must be able to reach
     # it, and a directory made by mkdtemp is private to its creator.
-    base = Path(tempfile.mkdtemp(prefix="bench-postgres-"))
+    base = Path(tempfile.mkdtemp(prefix="mlflow-tree-postgres-"))
     if owner:
         os.chown(base, account.pw_uid, account.pw_gid)
     data, sockets, log = base / "data", base / "sockets", base / "postgres.log"
@@ -232,9 +264,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def mlflow_server(
-    backend_store_uri: str, workdir: Path, startup_timeout: float = 180.0
+    backend_store_uri: str,
+    workdir: Path,
+    startup_timeout: float = 180.0,
+    extra_args: tuple[str, ...] = (),
 ) -> Iterator[TrackingServer]:
-    """``mlflow server`` with default settings on a free port of 127.0.0.1."""
+    """``mlflow server`` with default settings (plus ``extra_args``) on a free port of 127.0.0.1."""
     # The server runs in this interpreter's environment: check its driver here, not in a log.
     if backend_store_uri.startswith("postgresql") and importlib.util.find_spec("psycopg2") is None:
         raise ServerError("the PostgreSQL backend needs psycopg2: pip install psycopg2-binary")
@@ -256,12 +291,13 @@ def mlflow_server(
         "127.0.0.1",
         "--port",
         str(port),
+        *extra_args,
     ]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
             cwd=workdir,
-            env=bench_env(),
+            env=clean_env(),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -281,8 +317,51 @@ def mlflow_server(
         _stop(process)
 
 
+# Threads calling a fresh server at once, and rounds of calls each: enough for every one of its
+# workers (4 by default) to serve the calls the uploader makes.
+_WARM_UP_THREADS = 8
+_WARM_UP_ROUNDS = 2
+
+
+def warm_up(url: str) -> None:
+    """Make the calls the uploader makes, from several threads at once, until each is answered.
+
+    A fresh ``mlflow server`` answers ``/health`` long before its workers have imported what
+    the tracking API needs: under load the first calls took many seconds. Tests that measure
+    an upload must not measure that.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=url)
+
+    def calls(thread: int) -> None:
+        name = f"warm-up-{thread}"
+        found = client.get_experiment_by_name(name)
+        experiment_id = found.experiment_id if found else client.create_experiment(name)
+        for _round in range(_WARM_UP_ROUNDS):
+            run = client.create_run(experiment_id, tags={"warm-up": "yes"})
+            run_id = run.info.run_id
+            client.log_batch(
+                run_id,
+                metrics=[Metric("m", 1.0, 0, 0)],
+                params=[Param(f"p{_round}", "v")],
+                tags=[RunTag("t", "v")],
+            )
+            client.set_terminated(run_id, "FINISHED")
+            client.search_runs([experiment_id], filter_string="tags.`warm-up` = 'yes'")
+
+    # MLflow prints a link for every run it ends: not the tests' output.
+    with contextlib.redirect_stdout(io.StringIO()), ThreadPoolExecutor(_WARM_UP_THREADS) as pool:
+        # list(): raise the first call's error, if any
+        list(pool.map(calls, range(_WARM_UP_THREADS)))
+
+
 @contextlib.contextmanager
 def tracking_server(workdir: Path) -> Iterator[TrackingServer]:
     """PostgreSQL plus ``mlflow server`` on it, both on 127.0.0.1, both gone on exit."""
     with postgres() as database, mlflow_server(database.uri, workdir) as server:
+        warm_up(server.url)
         yield dataclasses.replace(server, pids=(*server.pids, database.pid))

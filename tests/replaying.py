@@ -1,0 +1,53 @@
+"""``pytest-mlflow-tree replay`` run in this process, and checks of a tree recorded exactly once."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from typing import Any
+
+from pytest_mlflow_tree import cli, quiet
+
+_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
+
+
+def replay(*args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``pytest-mlflow-tree replay ARGS``.
+
+    The command owns its process: it sets MLflow's environment defaults and a logging floor.
+    Both are put back afterwards, so that later tests see this process unchanged.
+    """
+    names = {**quiet.QUIET_ENV, **quiet.FORCED_ENV}
+    environment = {name: os.environ.get(name) for name in names}
+    disabled = logging.root.manager.disable
+    levels = {name: logging.getLogger(name).level for name in _LOGGERS}
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["replay", *args])
+    finally:
+        for name, value in environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        logging.disable(disabled)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+    return code, out.getvalue(), err.getvalue()
+
+
+def assert_recorded_once(runs: list[Any], nodeids: list[str]) -> None:
+    """Every test of ``nodeids`` has one run, no run is there twice, none is left RUNNING."""
+    keys = [run.data.tags["pytest.run_key"] for run in runs]
+    assert len(keys) == len(set(keys)), "a run was recorded twice"
+    tests = sorted(
+        run.data.tags["pytest.nodeid"] for run in runs if run.data.tags["pytest.level"] == "test"
+    )
+    assert tests == sorted(nodeids)
+    sessions = [run for run in runs if run.data.tags["pytest.level"] == "session"]
+    assert len(sessions) == 1
+    running = [run.info.run_name for run in runs if run.info.status == "RUNNING"]
+    assert running == []
