@@ -1,0 +1,367 @@
+"""Faults of the tracking server, made to happen for real: the test run never notices.
+
+A fault-injecting proxy (``faultproxy``) sits between the uploader and a real ``mlflow server``
+with PostgreSQL behind it. Whatever the server does, pytest's outcome and exit code are those
+of a run without the plugin, the added wall time is bounded, one line says what happened, and
+the journal, replayed once the server is back, completes the tree with every record once.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import servers
+from conftest import Store, Tree
+from faultproxy import FaultProxy
+from replaying import assert_recorded_once, replay
+
+SUITE = """
+    import pytest
+
+    @pytest.mark.parametrize("n", range(8))
+    def test_value(n):
+        assert n >= 0
+
+    def test_fails():
+        assert False, "on purpose"
+"""
+NODEIDS = [f"test_first.py::test_value[{n}]" for n in range(8)] + [
+    "test_first.py::test_fails",
+    "test_second.py::test_a",
+    "test_second.py::test_b",
+]
+SECOND = """
+    def test_a():
+        pass
+
+    def test_b():
+        pass
+"""
+# What the server does in the middle of the session: wait until part of it is uploaded, then
+# die (the proxy drops every connection and refuses new ones).
+DIES_IN_THE_MIDDLE = """
+    import time
+    import urllib.request
+
+    PROXY = "{url}/__fault__/"
+
+    def test_a():
+        try:
+            for _ in range(400):  # bounded: 20 s
+                with urllib.request.urlopen(PROXY + "forwarded", timeout=5) as answer:
+                    if int(answer.read()) >= 12:
+                        break
+                time.sleep(0.05)
+            urllib.request.urlopen(PROXY + "down", timeout=5).read()
+        except OSError:
+            pass  # the run without the plugin, for comparison: no proxy to stop
+
+    def test_b():
+        pass
+"""
+# pytest's added wall time the issue allows with default settings (beyond the upload itself).
+DEFAULT_BOUND = 5.0
+
+
+@pytest.fixture
+def proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
+    """A proxy to the session's tracking server, not yet up."""
+    server: servers.TrackingServer = request.getfixturevalue("tracking_server")
+    proxy = FaultProxy(server.url)
+    try:
+        yield proxy
+    finally:
+        proxy.down()
+
+
+@pytest.fixture
+def through(proxy: FaultProxy, store: Store) -> Store:
+    """The experiment of ``store`` on the tracking server, reached through the proxy (the test
+    reads the tree back from ``store``, directly)."""
+    return Store(uri=proxy.url, experiment=store.experiment)
+
+
+def suite(pytester: pytest.Pytester, second: str = SECOND) -> None:
+    pytester.makepyfile(test_first=SUITE, test_second=second)
+
+
+def timed(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, float]:
+    started = time.monotonic()
+    result = pytester.runpytest("-p", "no:randomly", *args)
+    return result, time.monotonic() - started
+
+
+def tree_lines(result: pytest.RunResult) -> list[str]:
+    """The plugin's lines, without the progress lines of a long wait."""
+    return [
+        line
+        for line in result.outlines
+        if "mlflow-tree:" in line and "mlflow-tree: uploading" not in line
+    ]
+
+
+def warned_journal(result: pytest.RunResult, pytester: pytest.Pytester, *words: str) -> Path:
+    """The one warning line names every word and a replay command; the journal it names."""
+    lines = tree_lines(result)
+    assert len(lines) == 1, result.outlines
+    line = lines[0]
+    assert line.startswith("mlflow-tree: WARNING:"), line
+    for word in words:
+        assert word in line, line
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    command = re.search(r"pytest-mlflow-tree replay (\S+)$", line)
+    assert command is not None, line
+    journal = pytester.path / command[1]
+    assert journal.is_file(), line
+    return journal
+
+
+def same_as_without_plugin(pytester: pytest.Pytester, result: pytest.RunResult) -> float:
+    """Assert the outcome and exit code are those without the plugin; its wall time."""
+    baseline, seconds = timed(pytester, "-p", "no:mlflow_tree")
+    assert result.ret == baseline.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.parseoutcomes() == baseline.parseoutcomes() | {
+        k: v for k, v in result.parseoutcomes().items() if k in ("warning", "warnings")
+    }
+    result.assert_outcomes(passed=10, failed=1)
+    return seconds
+
+
+@pytest.mark.parametrize("store", ["server"], indirect=True)
+def test_a_server_down_at_start_costs_seconds_and_replay_uploads_everything_once(
+    pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
+) -> None:
+    suite(pytester)
+    # The proxy's port is reserved but nothing listens: connections are refused.
+    result, seconds = timed(pytester, *through.args())
+    baseline = same_as_without_plugin(pytester, result)
+    added = seconds - baseline
+    print(f"server down at start, default settings: +{added:.1f} s")
+    assert added <= DEFAULT_BOUND, f"+{added:.1f} s"
+    journal = warned_journal(result, pytester, proxy.url, "connection refused")
+
+    # The server comes back; the journal is uploaded whole.
+    proxy.up()
+    started = time.monotonic()
+    code, out, err = replay(str(journal))
+    print(f"replay: {time.monotonic() - started:.1f} s")
+    assert code == 0, err
+    assert "replayed" in out
+    tree = store.tree()
+    assert_recorded_once(tree.runs, NODEIDS)
+    assert tree.session.info.status == "FAILED"
+    assert tree.tests["test_first.py::test_fails"].info.status == "FAILED"
+
+
+@pytest.mark.parametrize("store", ["server"], indirect=True)
+def test_a_server_dying_mid_session_loses_nothing_and_replay_duplicates_nothing(
+    pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
+) -> None:
+    suite(pytester, DIES_IN_THE_MIDDLE.format(url=proxy.url))
+    proxy.up()
+    result, _ = timed(pytester, *through.args(), "--mlflow-tree-stall=2")
+    same_as_without_plugin(pytester, result)
+    assert proxy.seen["forwarded"] >= 12
+    journal = warned_journal(result, pytester)
+    # Part of the tree reached the server before it died: replay must complete, not repeat it.
+    before = store.tree().runs
+    assert 0 < len(before) < len(NODEIDS) + 3
+
+    proxy.up()
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    tree = store.tree()
+    assert_recorded_once(tree.runs, NODEIDS)
+    assert {run.info.run_id for run in before} <= {run.info.run_id for run in tree.runs}
+    assert tree.modules["test_second.py"].info.status == "FINISHED"
+    assert tree.session.info.status == "FAILED"
+    # Twice is once.
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    assert len(store.tree().runs) == len(tree.runs)
+
+
+@pytest.mark.parametrize("store", ["server"], indirect=True)
+def test_errors_closed_connections_and_lost_answers_never_duplicate_a_run(
+    pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
+) -> None:
+    suite(pytester)
+    proxy.faults.error_share = 0.2  # 500 and 503 in turn
+    proxy.faults.close_share = 0.07
+    proxy.faults.lose_create_answers = 3
+    proxy.faults.delay = 0.05  # and slow
+    proxy.up()
+    result, _ = timed(pytester, *through.args())
+    same_as_without_plugin(pytester, result)
+    # Every kind of fault really happened...
+    for fault in ("error 500", "error 503", "closed", "lost create_run answer", "delayed"):
+        assert proxy.seen[fault] > 0, (fault, proxy.seen)
+    assert proxy.seen["lost create_run answer"] == 3
+    # ...and the upload went through anyway: one link line, each run once.
+    lines = tree_lines(result)
+    assert len(lines) == 1, result.outlines
+    assert "session run" in lines[0], lines[0]
+    assert_recorded_once(store.tree().runs, NODEIDS)
+
+
+def assert_tree_holds_together(tree: Tree) -> None:
+    """Every run points at its parent and root in the tree (none at a deleted copy)."""
+    ids = {run.info.run_id for run in tree.runs}
+    for run in tree.runs:
+        if run.data.tags["pytest.level"] != "session":
+            assert run.data.tags["mlflow.parentRunId"] in ids, run.info.run_name
+            assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
+    assert len(tree.children(tree.session)) == 2
+    assert sum(len(tree.children(module)) for module in tree.modules.values()) == len(NODEIDS)
+
+
+@pytest.mark.parametrize("store", ["server"], indirect=True)
+def test_a_create_run_the_server_carries_out_after_its_retry_leaves_one_run(
+    pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
+) -> None:
+    from mlflow.entities import ViewType
+
+    suite(pytester)
+    # The session's create_run and its first retry: cut off, each carried out by the server only
+    # after the next retry looked the run up, found nothing and made it again.
+    proxy.faults.late_creates = 2
+    proxy.up()
+    result, _ = timed(pytester, *through.args())
+    same_as_without_plugin(pytester, result)
+    assert proxy.seen["late create_run carried out"] == 2, proxy.seen
+    lines = tree_lines(result)
+    assert len(lines) == 1, result.outlines
+    assert "session run" in lines[0], lines[0]
+
+    tree = store.tree()
+    assert_recorded_once(tree.runs, NODEIDS)
+    assert_tree_holds_together(tree)
+    # The second copies really were made, and deleted.
+    experiment_id = tree.session.info.experiment_id
+    deleted = tree.client.search_runs([experiment_id], run_view_type=ViewType.DELETED_ONLY)
+    assert [run.data.tags["pytest.level"] for run in deleted] == ["session", "session"]
+
+
+def test_replay_keeps_one_copy_of_each_run_and_repoints_its_children(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    suite(pytester)
+    result = pytester.runpytest(*store.args(), "--mlflow-tree-keep-journal")
+    result.assert_outcomes(passed=10, failed=1)
+    journal = next(pytester.path.glob(".pytest_cache/d/mlflow-tree/*.jsonl"))
+    tree = store.tree()
+    client = tree.client
+    original = {run.info.run_id for run in tree.runs}
+    # Copies a lost answer would leave: of the session run (empty, RUNNING) and of a module,
+    # which one test points at (as if its upload had got the copy's id).
+    copies = {}
+    for run in (tree.session, tree.modules["test_second.py"]):
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        for name in ("mlflow.parentRunId", "mlflow.rootRunId"):
+            if name in run.data.tags:
+                tags[name] = run.data.tags[name]
+        copy = client.create_run(
+            run.info.experiment_id,
+            start_time=run.info.start_time,
+            tags=tags,
+            run_name=run.info.run_name,
+        )
+        copies[run.data.tags["pytest.level"]] = copy.info.run_id
+    moved = tree.tests["test_second.py::test_a"].info.run_id
+    client.set_tag(moved, "mlflow.parentRunId", copies["module"])
+    assert len(store.tree().runs) == len(NODEIDS) + 5
+
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    tree = store.tree()
+    assert_recorded_once(tree.runs, NODEIDS)
+    # The runs the tree used are kept; the test pointing at a deleted copy points at the kept one.
+    assert {run.info.run_id for run in tree.runs} == original
+    assert_tree_holds_together(tree)
+    parent = client.get_run(moved).data.tags["mlflow.parentRunId"]
+    assert parent == tree.modules["test_second.py"].info.run_id
+
+
+@pytest.mark.parametrize("store", ["server"], indirect=True)
+def test_a_server_slow_to_answer_its_first_requests_is_waited_for(
+    pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
+) -> None:
+    suite(pytester)
+    # Like a fresh server whose workers import the tracking API on the first calls: each of
+    # them takes longer than the stall bound, but the server is working, not gone.
+    proxy.faults.delay = 2.5
+    proxy.faults.delayed = 2
+    proxy.up()
+    result, _ = timed(pytester, *through.args(), "--mlflow-tree-stall=1")
+    result.assert_outcomes(passed=10, failed=1)
+    assert proxy.seen["delayed"] == 2
+    lines = tree_lines(result)
+    assert len(lines) == 1, result.outlines
+    assert "session run" in lines[0], lines[0]
+    assert_recorded_once(store.tree().runs, NODEIDS)
+
+
+@pytest.mark.parametrize("store", ["server"], indirect=True)
+def test_a_server_that_stops_answering_is_given_up_after_the_stall_bound(
+    pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
+) -> None:
+    suite(pytester)
+    proxy.faults.delay = 100.0  # accepts connections, never answers in time
+    proxy.up()
+    result, seconds = timed(pytester, *through.args(), "--mlflow-tree-stall=1")
+    baseline = same_as_without_plugin(pytester, result)
+    added = seconds - baseline
+    print(f"silent server, --mlflow-tree-stall=1: +{added:.1f} s")
+    # Bounded by the stall setting: not MLflow's 30 s timeout, nor the 300 s wait.
+    assert added < 15, f"+{added:.1f} s"
+    journal = warned_journal(result, pytester, "has not answered for 1 s", "--mlflow-tree-stall")
+
+    proxy.down()
+    proxy.faults.delay = 0
+    proxy.up()
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    assert_recorded_once(store.tree().runs, NODEIDS)
+
+
+def test_strict_mode_fails_a_green_session_whose_upload_failed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    down = f"--mlflow-tree-tracking-uri=http://127.0.0.1:{servers.free_port()}"
+
+    lenient = pytester.runpytest("--mlflow-tree", down)
+    assert lenient.ret == pytest.ExitCode.OK
+    assert tree_lines(lenient)[0].startswith("mlflow-tree: WARNING:")
+
+    strict = pytester.runpytest("--mlflow-tree", down, "--mlflow-tree-strict")
+    strict.assert_outcomes(passed=1)
+    assert strict.ret == pytest.ExitCode.TESTS_FAILED
+    lines = tree_lines(strict)
+    assert len(lines) == 1, strict.outlines
+    assert lines[0].startswith("mlflow-tree: ERROR (--mlflow-tree-strict): the upload failed:")
+    assert "connection refused" in lines[0]
+
+    # From the ini file too; a session that failed on its own keeps its exit code.
+    pytester.makeini("[pytest]\nmlflow_tree_strict = true\n")
+    pytester.makepyfile(test_ok="def test_ok(): pass\ndef test_bad(): assert False")
+    failing = pytester.runpytest("--mlflow-tree", down)
+    failing.assert_outcomes(passed=1, failed=1)
+    assert failing.ret == pytest.ExitCode.TESTS_FAILED
+    assert tree_lines(failing)[0].startswith("mlflow-tree: ERROR (--mlflow-tree-strict)")
+    usage = pytester.runpytest("--mlflow-tree", down, "--no-such-option")
+    assert usage.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_strict_mode_changes_nothing_when_the_upload_succeeds(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+    result = pytester.runpytest(*store.args(), "--mlflow-tree-strict")
+    assert result.ret == pytest.ExitCode.OK
+    assert "session run" in tree_lines(result)[0]
+    assert len(store.tree().runs) == 3

@@ -1,0 +1,257 @@
+"""Processes killed and a disk that fills up: the journal keeps everything finished before.
+
+pytest killed with SIGKILL, an xdist worker dying, the uploader killed, the journal's file
+hitting its size limit: each really happens here. What was finished before the fault is in the
+journal; the upload (live, or ``replay`` afterwards) completes the tree, and runs cut off are
+KILLED, never left RUNNING.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import Store
+from replaying import assert_recorded_once, replay
+
+from pytest_mlflow_tree.status import Status
+
+FIRST = """
+    import pytest
+
+    @pytest.mark.parametrize("n", range(4))
+    def test_first(n):
+        pass
+"""
+FINISHED_FIRST = [f"test_a.py::test_first[{n}]" for n in range(4)]
+
+
+def journals_in(directory: Path) -> list[Path]:
+    return sorted(directory.glob("*.jsonl"))
+
+
+def wait_for_upload(status_path: Path, seconds: float = 120) -> Status:
+    """The uploader's final status, once it has ended (bounded)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = Status.read(status_path)
+        if status is not None and (status.done or status.error):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"the uploader did not finish within {seconds} s")
+
+
+def test_pytest_killed_mid_session_the_upload_completes_with_the_cut_runs_killed(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    pytester.makepyfile(
+        test_a=FIRST,
+        test_b="""
+            import os
+            import signal
+
+            def test_before():
+                pass
+
+            def test_killer():
+                os.kill(os.getpid(), signal.SIGKILL)
+
+            def test_never():
+                pass
+        """,
+    )
+    journals = pytester.path / "journals"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            *store.args(),
+            f"--mlflow-tree-journal-dir={journals}",
+        ],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    (journal,) = journals_in(journals)
+    # The uploader outlives pytest, uploads what the journal holds, and ends the cut runs.
+    status = wait_for_upload(journal.with_suffix(".status.json"))
+    assert status.done, status.error
+    tree = store.tree()
+    finished = [*FINISHED_FIRST, "test_b.py::test_before"]
+    assert_recorded_once(tree.runs, finished)
+    assert tree.session.info.status == "KILLED"
+    assert tree.modules["test_a.py"].info.status == "FINISHED"
+    assert tree.modules["test_b.py"].info.status == "KILLED"
+
+    # The journal is kept (nobody was left to delete it); replaying it changes nothing.
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    assert {r.info.run_id for r in store.tree().runs} == {r.info.run_id for r in tree.runs}
+
+
+def test_an_xdist_worker_crashing_changes_no_outcome_and_leaves_nothing_running(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    pytester.makepyfile(
+        test_a=FIRST,
+        test_b="""
+            import os
+
+            def test_crashes_its_worker():
+                os._exit(1)
+
+            def test_after():
+                pass
+        """,
+    )
+    args = ("-p", "no:randomly", "-n", "2")
+    baseline = pytester.runpytest_subprocess(*args, "-p", "no:mlflow_tree", timeout=120)
+    result = pytester.runpytest_subprocess(*args, *store.args(), timeout=120)
+    assert result.ret == baseline.ret == pytest.ExitCode.TESTS_FAILED
+    assert result.parseoutcomes() == baseline.parseoutcomes()
+    tree = store.tree()
+    nodeids = [*FINISHED_FIRST, "test_b.py::test_crashes_its_worker", "test_b.py::test_after"]
+    assert_recorded_once(tree.runs, nodeids)
+    crashed = tree.tests["test_b.py::test_crashes_its_worker"]
+    assert crashed.info.status in ("FAILED", "KILLED")
+    assert tree.tests["test_b.py::test_after"].info.status == "FINISHED"
+    assert tree.session.info.status == "FAILED"
+
+
+KILL_THE_UPLOADER = """
+    import glob
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    def uploader_pid():
+        # The uploader of this run: our child, reading a journal under this directory.
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                pid = int(stat.split("/")[2])
+                ppid = int(open(stat).read().rsplit(")", 1)[1].split()[1])
+                command = open(f"/proc/{{pid}}/cmdline", "rb").read().decode()
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == os.getpid() and "pytest_mlflow_tree.upload" in command:
+                if os.getcwd() in command:
+                    return pid
+        return None
+
+    def test_kill_the_uploader():
+        # Once part of the tree is in the store (read-only: the uploader is its writer).
+        for _ in range(600):  # bounded: 30 s
+            with sqlite3.connect("file:{database}?mode=ro", uri=True) as db:
+                if db.execute("select count(*) from runs").fetchone()[0] >= 3:
+                    break
+            time.sleep(0.05)
+        pid = uploader_pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+
+    def test_after():
+        pass
+"""
+
+
+def test_the_uploader_killed_mid_session_is_reported_and_replay_completes_the_tree(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    assert store.path is not None
+    pytester.makepyfile(test_a=FIRST, test_b=KILL_THE_UPLOADER.format(database=store.path))
+    result = pytester.runpytest("-p", "no:randomly", *store.args())
+    result.assert_outcomes(passed=6)
+    assert result.ret == pytest.ExitCode.OK
+    lines = [line for line in result.outlines if "mlflow-tree:" in line]
+    assert len(lines) == 1, lines
+    assert "the uploader process was killed (signal 9)" in lines[0]
+    journal = pytester.path / lines[0].rsplit(" ", 1)[1]
+    before = store.tree().runs
+    assert len(before) >= 3
+
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    tree = store.tree()
+    nodeids = [*FINISHED_FIRST, "test_b.py::test_kill_the_uploader", "test_b.py::test_after"]
+    assert_recorded_once(tree.runs, nodeids)
+    assert {r.info.run_id for r in before} <= {r.info.run_id for r in tree.runs}
+    assert tree.session.info.status == "FINISHED"
+
+
+FILL_THE_DISK = """
+    import resource
+
+    def pytest_sessionstart(session):
+        # From here on, no file of this process may grow beyond {limit} bytes: the journal's
+        # writes fail as on a full disk (EFBIG; Python ignores SIGXFSZ).
+        resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+"""
+
+
+def test_a_full_disk_stops_the_journal_not_the_tests_and_replay_keeps_what_was_written(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    limit = 12_000
+    pytester.makeconftest(FILL_THE_DISK.format(limit=limit))
+    pytester.makepyfile(
+        test_many="""
+            import pytest
+
+            @pytest.mark.parametrize("text", ["%03d" % n + "-" * 400 for n in range(60)])
+            def test_case(text):
+                pass
+        """
+    )
+    journals = pytester.path / "journals"
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    options = [*store.args(), f"--mlflow-tree-journal-dir={journals}", "-q"]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        # Through pipes: the size limit applies to files, pytester's output files included.
+        return subprocess.run(
+            [*command, *args],
+            cwd=pytester.path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    baseline = run("-p", "no:mlflow_tree")
+    done = run(*options)
+    output = done.stdout + done.stderr
+    assert done.returncode == baseline.returncode == 0, output
+    assert "60 passed" in done.stdout
+    assert "Traceback" not in output
+    lines = [line for line in done.stdout.splitlines() if "mlflow-tree:" in line]
+    assert len(lines) == 1, output
+    assert "File too large" in lines[0], lines[0]
+    (journal,) = journals_in(journals)
+    assert journal.stat().st_size <= limit
+    complete = [
+        json.loads(line)
+        for line in journal.read_text(encoding="utf-8").splitlines(keepends=True)
+        if line.endswith("\n")
+    ]
+    journaled = [r["key"] for r in complete if r["kind"] == "run"]
+    assert 3 <= len(journaled) < 60
+
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    tree = store.tree()
+    assert_recorded_once(tree.runs, journaled)
+    assert tree.session.info.status == "KILLED"
