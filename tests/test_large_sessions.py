@@ -1,0 +1,137 @@
+"""Sessions of thousands of tests: the terminal view stays short, the reader reads every page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Store
+
+from pytest_mlflow_tree import readback, treeview
+
+MODULES = 100
+PER_MODULE = 50
+# (module index, test index) of the failing tests.
+FAILING = {(7, 3), (7, 41), (63, 0)}
+
+
+def synthetic_session() -> readback.Session:
+    """5,000 tests in 100 modules, 3 failing: the objects ``show`` renders, built directly."""
+    failure = "def test():\n>       assert score > 0.9\nE       assert 0.71 > 0.9\n"
+    session = readback.Session(
+        run_id="0" * 32,
+        experiment_id="1",
+        name="pytest 2026-11-28 10:04:31",
+        status="FAILED",
+        start=1_790_000_000_000,
+        end=1_790_000_300_000,
+        tracking_uri="sqlite:///mlflow.db",
+        metrics={"duration": 300.0},
+    )
+    for m in range(MODULES):
+        path = f"tests/test_part{m:03}.py"
+        module = readback.Module(path, f"{m:032x}", "FINISHED")
+        for t in range(PER_MODULE):
+            bad = (m, t) in FAILING
+            nodeid = f"{path}::test_case[{t}]"
+            module.tests.append(
+                readback.Test(
+                    nodeid=nodeid,
+                    name=f"test_case[{t}]",
+                    module=path,
+                    outcome="failed" if bad else "passed",
+                    status="FAILED" if bad else "FINISHED",
+                    duration=0.001 * (t + 1) + m,
+                    start=1_790_000_000_000 + m * 1000 + t,
+                    run_id=f"{m * 1000 + t:032x}",
+                    params={"case": str(t)},
+                    _load_failure=lambda _run_id: failure,
+                )
+            )
+        if any(mm == m for mm, _ in FAILING):
+            module.status = "FAILED"
+        session.modules.append(module)
+    return session
+
+
+def test_show_of_5000_tests_is_short_and_lists_the_failures_first() -> None:
+    session = synthetic_session()
+    assert len(session.tests) == MODULES * PER_MODULE
+
+    lines = list(treeview.render(session))
+
+    assert len(lines) < 60, "\n".join(lines)
+    assert "5000 tests: 3 failed, 4997 passed" in lines[0]
+    body = lines[4:]
+    # The failing modules and tests come first, each failure with its E line.
+    assert body[0].startswith("FAILED  tests/test_part007.py  2 failed, 48 passed")
+    assert body[1].split()[:2] == ["FAILED", "test_case[3]"]
+    assert body[2].strip() == "E       assert 0.71 > 0.9"
+    assert body[3].split()[:2] == ["FAILED", "test_case[41]"]
+    assert body[5] == "  + 48 passed (--all lists them)"
+    assert body[6].startswith("FAILED  tests/test_part063.py  1 failed, 49 passed")
+    failing = [line for line in body if line.lstrip().startswith("FAILED")]
+    assert len(failing) == 5
+    first_ok = next(i for i, line in enumerate(body) if line.startswith("ok "))
+    assert all(body.index(line) < first_ok for line in failing)
+    # Then passing modules, one line each up to a limit, the rest in one line.
+    listed = [line for line in body if line.startswith("ok      tests/")]
+    assert len(listed) == treeview.PASSING_MODULES
+    rest = MODULES - 2 - treeview.PASSING_MODULES
+    assert f"ok      + {rest} more modules  {rest * PER_MODULE} passed (--all lists them)" in body
+    assert "test_case[0]" not in "\n".join(body[first_ok:]).split("slowest")[0]
+
+    everything = list(treeview.render(session, show_all=True, slowest=0))
+    assert sum("test_case[" in line for line in everything) == MODULES * PER_MODULE
+
+
+def test_the_reader_reads_more_runs_than_one_page_holds(store: Store) -> None:
+    """1,500 test runs made with MlflowClient in a SQLite store: two pages of 1,000."""
+    client = store.client()
+    experiment = client.create_experiment("large")
+    root = client.create_run(experiment, tags={"pytest.level": "session"}).info.run_id
+    modules = [
+        client.create_run(
+            experiment,
+            run_name=f"tests/test_{m}.py",
+            tags={
+                "pytest.level": "module",
+                "pytest.nodeid": f"tests/test_{m}.py",
+                "mlflow.parentRunId": root,
+                "mlflow.rootRunId": root,
+            },
+        ).info.run_id
+        for m in range(3)
+    ]
+    total = 1500
+    assert total > readback.PAGE_SIZE
+    for i in range(total):
+        client.create_run(
+            experiment,
+            start_time=1_790_000_000_000 + i,
+            run_name=f"test_{i:04}",
+            tags={
+                "pytest.level": "test",
+                "pytest.nodeid": f"tests/test_{i % 3}.py::test_{i:04}",
+                "pytest.outcome": "passed",
+                "mlflow.parentRunId": modules[i % 3],
+                "mlflow.rootRunId": root,
+            },
+        )
+    tokens: list[str | None] = []
+    search_runs = client.search_runs
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        tokens.append(kwargs.get("page_token"))
+        return search_runs(*args, **kwargs)
+
+    client.search_runs = counted
+
+    session = readback.Reader(store.uri, client=client).session(root)
+
+    assert len(tokens) == 2
+    assert tokens[0] is None
+    assert tokens[1]
+    assert len({t.run_id for t in session.tests}) == total
+    assert [len(m.tests) for m in session.modules] == [total // 3] * 3
+    assert session.modules[0].tests[0].nodeid == "tests/test_0.py::test_0000"
+    assert session.modules[2].tests[-1].nodeid == "tests/test_2.py::test_1499"
