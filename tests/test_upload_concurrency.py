@@ -1,26 +1,48 @@
-"""Concurrent uploads keep the tree whole: every record once, parents before children."""
+"""Concurrent uploads keep the tree whole: every record once, parents before children.
+
+On SQLite two worker processes write the tests once enough of them wait; against a server
+(PostgreSQL behind it) several threads do. That is where reordering or loss would show.
+
+Whether tests wait in a live upload depends on how fast pytest runs them compared with one
+writer: on a loaded machine pytest may never get ahead, and rightly no worker starts. The
+worker tests therefore upload a journal written beforehand (``--mlflow-tree-journal-only``),
+where every test waits from the start."""
 
 from __future__ import annotations
 
-import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
-from conftest import Record, Store
+from conftest import BOTH_STORES, Record, Store, Tree
+from replaying import assert_recorded_once, replay
+
+from pytest_mlflow_tree import uploadprocs
+from pytest_mlflow_tree.status import Status
 
 MODULES = 4
 TESTS_PER_MODULE = 80
+# For the worker processes: enough tests that one writer takes several times as long as the
+# workers take to start (measured: they wrote 985 of 1,000).
+SQLITE_PER_MODULE = 250
+# Bounds an upload run by a test, on a loaded machine too (about 10 s on a quiet one).
+UPLOAD_TIMEOUT = 300
 
 
-def _suite(pytester: pytest.Pytester) -> None:
+def _suite(pytester: pytest.Pytester, per_module: int = TESTS_PER_MODULE) -> None:
     for module in range(MODULES):
         pytester.makepyfile(
             **{
                 f"test_bulk_{module}": f"""
                 import pytest
 
-                @pytest.mark.parametrize("case", range({TESTS_PER_MODULE}))
+                @pytest.mark.parametrize("case", range({per_module}))
                 def test_case(case):
                     assert case != 13 or {module} != 2, "unlucky"
                 """
@@ -28,20 +50,27 @@ def _suite(pytester: pytest.Pytester) -> None:
         )
 
 
-def test_many_tests_on_sqlite_are_all_recorded_once_under_their_module(
+@BOTH_STORES
+def test_many_tests_are_all_recorded_once_under_their_module(
     pytester: pytest.Pytester, record: Record, store: Store
 ) -> None:
     _suite(pytester)
     journals = pytester.path / "journals"
     result, tree = record("--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}")
-    (status_file,) = journals.glob("*.status.json")
-    status = json.loads(status_file.read_text())
-    assert status["done"] is True
-    assert status["applied"] == 1 + 2 * (1 + MODULES) + MODULES * TESTS_PER_MODULE
-    total = MODULES * TESTS_PER_MODULE
-    result.assert_outcomes(passed=total - 1, failed=1)
+    status = _status(journals)
+    assert status.done
+    assert status.applied == 1 + 2 * (1 + MODULES) + MODULES * TESTS_PER_MODULE
+    if store.path is None:
+        # Not all inline: the threads wrote tests (they run from the start).
+        assert status.pooled > 0
+    result.assert_outcomes(passed=MODULES * TESTS_PER_MODULE - 1, failed=1)
     result.stdout.no_fnmatch_line("*WARNING*")
+    _assert_whole(tree, TESTS_PER_MODULE)
 
+
+def _assert_whole(tree: Tree, per_module: int) -> None:
+    """One session, one run per module, each test once under its own module."""
+    total = MODULES * per_module
     assert len(tree.level("session")) == 1
     assert len(tree.level("module")) == MODULES
     tests = tree.level("test")
@@ -63,11 +92,59 @@ def test_many_tests_on_sqlite_are_all_recorded_once_under_their_module(
     assert tree.session.data.metrics["tests"] == total
 
 
-def test_the_sqlite_database_is_left_sound_and_unlocked(
-    pytester: pytest.Pytester, record: Record, store: Store
+def _journal_only(pytester: pytest.Pytester, store: Store) -> Path:
+    """Run the worker tests' suite writing only its journal; return the journal."""
+    _suite(pytester, SQLITE_PER_MODULE)
+    journals = pytester.path / "journals"
+    result = pytester.runpytest(
+        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}"
+    )
+    result.assert_outcomes(passed=MODULES * SQLITE_PER_MODULE - 1, failed=1)
+    (journal,) = journals.glob("*.jsonl")
+    return journal
+
+
+def _upload_command(journal: Path, status_path: Path) -> list[str]:
+    # Its own process, as pytest starts it: the forkserver and the workers are its children.
+    return [
+        sys.executable,
+        "-m",
+        "pytest_mlflow_tree.upload",
+        str(journal),
+        "--status",
+        str(status_path),
+    ]
+
+
+def _status(journals: Path) -> Status:
+    (path,) = journals.glob("*.status.json")
+    status = Status.read(path)
+    assert status is not None
+    return status
+
+
+def test_two_worker_processes_record_every_test_once_and_leave_the_database_sound(
+    pytester: pytest.Pytester, store: Store
 ) -> None:
-    _suite(pytester)
-    record()
+    journal = _journal_only(pytester, store)
+    status_path = pytester.path / "status.json"
+    uploaded = subprocess.run(
+        _upload_command(journal, status_path),
+        capture_output=True,
+        text=True,
+        timeout=UPLOAD_TIMEOUT,
+        check=False,
+    )
+    assert uploaded.returncode == 0, uploaded.stderr
+    status = Status.read(status_path)
+    assert status is not None
+    assert status.done
+    # Written by the uploader and its two worker processes at once, the workers most.
+    assert status.processes == 2
+    assert status.pooled > MODULES * SQLITE_PER_MODULE // 2, status
+    _assert_whole(store.tree(), SQLITE_PER_MODULE)
+
+    assert store.path is not None
     with sqlite3.connect(store.path, timeout=0) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
@@ -76,3 +153,108 @@ def test_the_sqlite_database_is_left_sound_and_unlocked(
         connection.execute("ROLLBACK")
         statuses = dict(connection.execute("SELECT status, count(*) FROM runs GROUP BY status"))
     assert "RUNNING" not in statuses
+
+
+def test_a_small_session_starts_no_worker_processes(
+    pytester: pytest.Pytester, record: Record, store: Store
+) -> None:
+    pytester.makepyfile(
+        test_few="""
+        import pytest
+
+        @pytest.mark.parametrize("case", range(10))
+        def test_case(case):
+            pass
+        """
+    )
+    journals = pytester.path / "journals"
+    result, tree = record("--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}")
+    result.assert_outcomes(passed=10)
+    status = _status(journals)
+    assert status.done
+    assert (status.processes, status.pooled) == (0, 0)
+    assert len(tree.level("test")) == 10
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ")".
+        parent = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(entry.name))
+    found: set[int] = set()
+    queue = [pid]
+    for _ in range(10_000):
+        if not queue:
+            break
+        for child in children.get(queue.pop(), []):
+            if child not in found:
+                found.add(child)
+                queue.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/stat").exists() or not uploadprocs.available(),
+    reason="needs /proc and the forkserver start method",
+)
+def test_the_uploader_killed_while_its_workers_write_leaves_no_process_and_a_sound_database(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    journal = _journal_only(pytester, store)
+    status_path = pytester.path / "status.json"
+    errors = pytester.path / "uploader.err"
+    with errors.open("wb") as stderr:
+        uploader = subprocess.Popen(_upload_command(journal, status_path), stderr=stderr)
+    try:
+        deadline = time.monotonic() + UPLOAD_TIMEOUT
+        status = None
+        while time.monotonic() < deadline and uploader.poll() is None:
+            status = Status.read(status_path)
+            if status is not None and (status.pooled or status.done or status.error):
+                break
+            time.sleep(0.02)
+        assert status is not None, errors.read_text()
+        assert status.pooled > 0, (status, errors.read_text())
+        workers = _descendants(uploader.pid)
+        # The forkserver and the two workers forked from it.
+        assert len(workers) >= 3, workers
+        os.kill(uploader.pid, signal.SIGKILL)
+        uploader.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(_running(pid) for pid in workers):
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _running(pid)]
+    finally:
+        if uploader.poll() is None:
+            uploader.kill()
+            uploader.wait()
+
+    assert store.path is not None
+    with sqlite3.connect(store.path, timeout=0) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("ROLLBACK")
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    nodeids = [
+        f"test_bulk_{module}.py::test_case[{case}]"
+        for module in range(MODULES)
+        for case in range(SQLITE_PER_MODULE)
+    ]
+    assert_recorded_once(store.tree().runs, nodeids)
