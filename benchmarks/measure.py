@@ -5,15 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TypeVar
+
+# The throwaway servers live with the tests, which start them too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import servers
 
 T = TypeVar("T")
 
@@ -36,15 +40,7 @@ def bench_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     turns it off for itself, the baselines must not pay for it either, and the benchmark must
     not reach any address but 127.0.0.1.
     """
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("MLFLOW_", "PYTEST_")) and key != "DO_NOT_TRACK"
-    }
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env["DO_NOT_TRACK"] = "true"
-    env.update(extra or {})
-    return env
+    return servers.clean_env(extra)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -134,13 +130,6 @@ def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _status_kb(pid: int, field_name: str) -> int | None:
     try:
         text = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
@@ -148,6 +137,18 @@ def _status_kb(pid: int, field_name: str) -> int | None:
         return None
     for line in text.splitlines():
         if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return None
+
+
+def _pss_kb(pid: int) -> int | None:
+    """The process's proportional set size: a page shared by N processes counts 1/N in each."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
             return int(line.split()[1])
     return None
 
@@ -166,15 +167,23 @@ class PeakRss:
 
     ``peak_kb`` is the largest VmHWM (the kernel's own high-water mark of a process's RSS) of a
     matching process: a running maximum, so polling every ``interval`` misses at most what grows
-    in the process's last ``interval``. ``tree_peak_kb`` is the largest sum of the current RSS of
-    a matching process and all its descendants (worker processes) seen at one poll: sampled,
-    so a short spike between two polls can be missed.
+    in the process's last ``interval``. ``child_peak_kb`` is the same for its descendants
+    (worker processes), one at a time.
+
+    ``tree_peak_kb`` is the largest sum of the current RSS of a matching process and all its
+    descendants seen at one poll, and ``tree_peak_pss_kb`` the same for PSS: sampled, so a short
+    spike between two polls can be missed. Processes forked from one parent share its pages,
+    which the RSS sum counts in each (an upper bound) and the PSS sum splits among them. The PSS
+    sum rises as the children write to shared pages and the kernel copies them (in Python, even
+    reading an object writes its reference count), so it can grow while no process grows.
     """
 
     needles: tuple[str, ...]
     interval: float = 0.2
     peak_kb: int = 0
+    child_peak_kb: int = 0
     tree_peak_kb: int = 0
+    tree_peak_pss_kb: int = 0
     pids: set[int] = field(default_factory=set)
     descendants: set[int] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -211,9 +220,14 @@ class PeakRss:
                 if not grown:
                     break
                 tree |= grown
-            total = 0
+            total = total_pss = 0
             for pid in tree:
-                total += _status_kb(pid, "VmRSS") or 0
+                rss = _status_kb(pid, "VmRSS") or 0
+                total += rss
+                pss = _pss_kb(pid)
+                total_pss += rss if pss is None else pss
+                if pid not in roots:
+                    self.child_peak_kb = max(self.child_peak_kb, _status_kb(pid, "VmHWM") or 0)
             for pid in roots:
                 peak = _status_kb(pid, "VmHWM")
                 if peak is not None:
@@ -221,6 +235,7 @@ class PeakRss:
                     self.peak_kb = max(self.peak_kb, peak)
             self.descendants |= tree - set(roots)
             self.tree_peak_kb = max(self.tree_peak_kb, total)
+            self.tree_peak_pss_kb = max(self.tree_peak_pss_kb, total_pss)
 
 
 # -- other load on the machine -------------------------------------------------------------------
