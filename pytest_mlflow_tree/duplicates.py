@@ -13,6 +13,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from pytest_mlflow_tree.searchpages import search_all
+
 PARENT_TAG = "mlflow.parentRunId"
 ROOT_TAG = "mlflow.rootRunId"
 _TERMINAL = frozenset({"FINISHED", "FAILED", "KILLED"})
@@ -22,22 +24,15 @@ Call = Callable[..., Any]
 
 def session_runs(client: Any, experiment_id: str, session_uuid: str, call: Call) -> list[Any]:
     """Every active run of the session in the experiment."""
-    runs: list[Any] = []
-    page_token = None
-    # Bounded: a session has at most a few hundred thousand runs.
-    for _page in range(10_000):
-        page = call(
-            client.search_runs,
-            [experiment_id],
-            filter_string=f"tags.`pytest.session_uuid` = '{session_uuid}'",
-            max_results=1000,
-            page_token=page_token,
-        )
-        runs.extend(page)
-        page_token = page.token
-        if not page_token:
-            break
-    return runs
+    found = search_all(
+        client,
+        [experiment_id],
+        f"tags.`pytest.session_uuid` = '{session_uuid}'",
+        # A session has at most a few hundred thousand runs.
+        max_pages=10_000,
+        call=call,
+    )
+    return list(found)
 
 
 def _keeper(copies: list[Any], children: Counter[str]) -> Any:

@@ -30,6 +30,7 @@ from pytest_mlflow_tree.compact import COMPACT_MODE, MODE_TAG, TABLE_ARTIFACT
 from pytest_mlflow_tree.options import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.outcome import BAD_OUTCOMES
 from pytest_mlflow_tree.recorder import FAILURE_ARTIFACT, module_of
+from pytest_mlflow_tree.searchpages import PAGE_SIZE, search_all
 
 if TYPE_CHECKING:
     import pandas
@@ -45,8 +46,6 @@ __all__ = [
     "load_session",
 ]
 
-# Runs per search_runs page: the most MLflow's stores return at once without complaint.
-PAGE_SIZE = 1000
 # Bounded paging: 10,000 pages of 1,000 runs is far beyond any session.
 _MAX_PAGES = 10_000
 
@@ -263,18 +262,13 @@ class Reader:
 
     def search_all(self, experiment_ids: list[str], filter_string: str) -> Iterator[Any]:
         """Every run matching, page by page (``page_token``)."""
-        page_token = None
-        for _page in range(_MAX_PAGES):
-            page = self.client.search_runs(
-                experiment_ids,
-                filter_string=filter_string,
-                max_results=self.page_size,
-                page_token=page_token,
-            )
-            yield from page
-            page_token = page.token
-            if not page_token:
-                return
+        return search_all(
+            self.client,
+            experiment_ids,
+            filter_string,
+            max_pages=_MAX_PAGES,
+            page_size=self.page_size,
+        )
 
     def session(self, run_id: str) -> Session:
         try:

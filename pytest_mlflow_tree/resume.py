@@ -10,23 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_mlflow_tree.outcome import BAD_OUTCOMES, OUTCOMES
+from pytest_mlflow_tree.searchpages import search_all
 from pytest_mlflow_tree.summary import Tally
 
 _PAGES = 1000
-
-
-def _tests(client: Any, experiment_id: str, filter_string: str) -> list[Any]:
-    runs: list[Any] = []
-    token = None
-    for _page in range(_PAGES):
-        page = client.search_runs(
-            [experiment_id], filter_string=filter_string, max_results=1000, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            break
-    return runs
 
 
 def recount(
@@ -44,7 +31,14 @@ def recount(
         if level == "session"
         else f"tags.mlflow.parentRunId = '{run_id}'"
     )
-    tests = _tests(client, experiment_id, f"{scope} and tags.`pytest.level` = 'test'")
+    tests = list(
+        search_all(
+            client,
+            [experiment_id],
+            f"{scope} and tags.`pytest.level` = 'test'",
+            max_pages=_PAGES,
+        )
+    )
     tally = Tally()
     last_end = end
     for run in sorted(tests, key=lambda r: r.data.tags.get("pytest.nodeid", "")):

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from pytest_mlflow_tree.searchpages import search_all
+
 KEY_TAG = "pytest.shard_key"
 ROOT_LEVEL = "root"
 
@@ -36,17 +38,7 @@ def _quote(value: str) -> str:
 
 
 def _search(client: Any, experiment_id: str, filter_string: str) -> list[Any]:
-    runs: list[Any] = []
-    token = None
-    for _ in range(_PAGES):
-        page = client.search_runs(
-            [experiment_id], filter_string=filter_string, max_results=1000, page_token=token
-        )
-        runs.extend(page)
-        token = page.token
-        if not token:
-            break
-    return runs
+    return list(search_all(client, [experiment_id], filter_string, max_pages=_PAGES))
 
 
 def _earliest(runs: list[Any]) -> Any:
