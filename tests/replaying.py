@@ -1,4 +1,4 @@
-"""``pytest-mlflow-tree replay`` run in this process, and checks of a tree recorded exactly once."""
+"""``pytest-mlflow-tree`` commands run in this process; checks of a tree recorded once."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pytest_mlflow_tree import cli, quiet
 _LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
 
 
-def replay(*args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``pytest-mlflow-tree replay ARGS``.
+def command(*args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``pytest-mlflow-tree ARGS``, run in this process.
 
     The command owns its process: it sets MLflow's environment defaults and a logging floor.
     Both are put back afterwards, so that later tests see this process unchanged.
@@ -26,7 +26,7 @@ def replay(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(["replay", *args])
+            code = cli.main(list(args))
     finally:
         for name, value in environment.items():
             if value is None:
@@ -37,6 +37,11 @@ def replay(*args: str) -> tuple[int, str, str]:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
     return code, out.getvalue(), err.getvalue()
+
+
+def replay(*args: str) -> tuple[int, str, str]:
+    """``pytest-mlflow-tree replay ARGS``, as ``command``."""
+    return command("replay", *args)
 
 
 def assert_recorded_once(runs: list[Any], nodeids: list[str]) -> None:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 from conftest import BOTH_STORES, Record, Store
-
-from pytest_mlflow_tree import cli, quiet
-
-MLFLOW_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
+from replaying import command
 
 SUITE = {
     "tests/test_model.py": """
@@ -37,38 +30,6 @@ SUITE = {
 }
 
 
-class Cli(Protocol):
-    def __call__(self, *args: str) -> tuple[int, str, str]: ...
-
-
-@pytest.fixture
-def cli_main(capsys: pytest.CaptureFixture[str]) -> Iterator[Cli]:
-    """``pytest-mlflow-tree ARGS`` in this process: (exit code, stdout, stderr).
-
-    The command owns its process (MLflow's environment defaults, a logging floor): both are
-    put back afterwards.
-    """
-    environment = {name: os.environ.get(name) for name in {**quiet.QUIET_ENV, **quiet.FORCED_ENV}}
-    disabled = logging.root.manager.disable
-    levels = {name: logging.getLogger(name).level for name in MLFLOW_LOGGERS}
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = cli.main(list(args))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    for name, value in environment.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    logging.disable(disabled)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
-
-
 def where(store: Store) -> tuple[str, ...]:
     args: tuple[str, ...] = ("--tracking-uri", store.uri)
     if store.experiment is not None:
@@ -84,12 +45,12 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 @BOTH_STORES
 def test_show_prints_failures_first_and_collapses_passing_modules(
-    suite: pytest.Pytester, record: Record, store: Store, cli_main: Cli
+    suite: pytest.Pytester, record: Record, store: Store
 ) -> None:
     result, tree = record()
     result.assert_outcomes(passed=4, failed=1)
 
-    code, out, err = cli_main("show", "--last", *where(store))
+    code, out, err = command("show", "--last", *where(store))
 
     assert code == 0, err
     lines = out.splitlines()
@@ -105,7 +66,7 @@ def test_show_prints_failures_first_and_collapses_passing_modules(
     assert "  + 2 passed (--all lists them)" in lines
     assert "test_load" not in out.split("slowest")[0]
 
-    code, everything, _ = cli_main("show", tree.session.info.run_id, "--all", *where(store))
+    code, everything, _ = command("show", tree.session.info.run_id, "--all", *where(store))
 
     assert code == 0
     assert "test_load" in everything.split("slowest")[0]
@@ -113,7 +74,7 @@ def test_show_prints_failures_first_and_collapses_passing_modules(
 
 
 def test_show_stays_short_for_many_passing_modules(
-    pytester: pytest.Pytester, record: Record, store: Store, cli_main: Cli
+    pytester: pytest.Pytester, record: Record, store: Store
 ) -> None:
     body = "import pytest\n\n@pytest.mark.parametrize('i', range(4))\ndef test_ok(i):\n    pass\n"
     pytester.makepyfile(**{f"test_part{n:02}": body for n in range(15)})
@@ -121,7 +82,7 @@ def test_show_stays_short_for_many_passing_modules(
     result, _ = record()
     result.assert_outcomes(passed=60, failed=1)
 
-    code, out, _ = cli_main("show", *where(store), "--slowest", "0")
+    code, out, _ = command("show", *where(store), "--slowest", "0")
 
     assert code == 0
     lines = [line for line in out.splitlines() if line.strip()]
@@ -132,7 +93,7 @@ def test_show_stays_short_for_many_passing_modules(
 
 
 def test_diff_reports_every_kind_of_change_and_exits_1_on_new_failures(
-    suite: pytest.Pytester, record: Record, store: Store, cli_main: Cli
+    suite: pytest.Pytester, record: Record, store: Store
 ) -> None:
     suite.makepyfile(
         **{
@@ -184,7 +145,7 @@ def test_diff_reports_every_kind_of_change_and_exits_1_on_new_failures(
     client.log_metric(runs["tests/test_data.py::test_load", before_id], "rows", 1000)
     client.log_metric(runs["tests/test_data.py::test_load", after_id], "rows", 998)
 
-    code, out, err = cli_main(
+    code, out, err = command(
         "diff", before_id, after_id, "--slower", "1.5x", "--min-delta", "0.2", *where(store)
     )
 
@@ -202,12 +163,12 @@ def test_diff_reports_every_kind_of_change_and_exits_1_on_new_failures(
     assert sections["metric changes"] == ["tests/test_data.py::test_load  rows: 1000 -> 998"]
     assert "faster" not in " ".join(sections)
 
-    code, out, _ = cli_main("diff", after_id, after_id, *where(store))
+    code, out, _ = command("diff", after_id, after_id, *where(store))
     assert code == 0
     assert "no changes" in out
 
     # The same comparison by age: --last is the two newest sessions.
-    code, out, _ = cli_main("diff", "--last", "--slower", "0.3s", *where(store))
+    code, out, _ = command("diff", "--last", "--slower", "0.3s", *where(store))
     assert code == 1
     assert (
         "tests/test_speed.py::test_slow" in _sections(out)["slower (0.3s, at least 0.1s apart)"][0]
@@ -228,7 +189,7 @@ def _sections(out: str) -> dict[str, list[str]]:
 
 
 def test_flaky_ranks_tests_by_outcome_flips(
-    pytester: pytest.Pytester, record: Record, store: Store, cli_main: Cli
+    pytester: pytest.Pytester, record: Record, store: Store
 ) -> None:
     pytester.makepyfile(
         test_flaky="""
@@ -250,7 +211,7 @@ def test_flaky_ranks_tests_by_outcome_flips(
         record()
         Path(pytester.path, "first").touch()
 
-    code, out, err = cli_main("flaky", "--last", "3", *where(store))
+    code, out, err = command("flaky", "--last", "3", *where(store))
 
     assert code == 0, err
     lines = out.splitlines()
@@ -264,20 +225,20 @@ def test_flaky_ranks_tests_by_outcome_flips(
 
 
 def test_unknown_sessions_and_stores_exit_2_with_a_message(
-    suite: pytest.Pytester, record: Record, store: Store, cli_main: Cli, tmp_path: Path
+    suite: pytest.Pytester, record: Record, store: Store, tmp_path: Path
 ) -> None:
     _, tree = record()
     module_run = tree.level("module")[0].info.run_id
 
-    code, _, err = cli_main("show", module_run, *where(store))
+    code, _, err = command("show", module_run, *where(store))
     assert code == 2
     assert "is not a pytest session run" in err
 
-    code, _, err = cli_main("show", "--tracking-uri", f"sqlite:///{tmp_path}/none.db")
+    code, _, err = command("show", "--tracking-uri", f"sqlite:///{tmp_path}/none.db")
     assert code == 2
     assert "no MLflow database" in err
     assert not (tmp_path / "none.db").exists()
 
-    code, _, err = cli_main("diff", tree.session.info.run_id, *where(store))
+    code, _, err = command("diff", tree.session.info.run_id, *where(store))
     assert code == 2
     assert "two session run ids" in err

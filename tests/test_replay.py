@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import logging
-import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from conftest import Store, Tree
+from replaying import replay
 
-from pytest_mlflow_tree import cli, htmlreport, quiet, readback
+from pytest_mlflow_tree import htmlreport, readback
 
 SUITE = {
     "tests/test_data.py": """
@@ -57,46 +55,12 @@ LAST_KEPT = "tests/test_model.py::test_accuracy[3]"
 VOLATILE_TAGS = frozenset(
     {"mlflow.parentRunId", "mlflow.rootRunId", "pytest.session_uuid", "pytest.command"}
 )
-# The loggers an in-process replay quiets, restored after each test.
-MLFLOW_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
-
-
-class Replay(Protocol):
-    def __call__(self, *args: str) -> tuple[int, str, str]: ...
 
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(**{path.removesuffix(".py"): body for path, body in SUITE.items()})
     return pytester
-
-
-@pytest.fixture
-def replay(capsys: pytest.CaptureFixture[str]) -> Iterator[Replay]:
-    """``pytest-mlflow-tree replay ARGS`` in this process: (exit code, stdout, stderr).
-
-    The command owns its process: it sets MLflow's environment defaults and a logging floor.
-    Both are put back afterwards so that later tests see this process unchanged.
-    """
-    environment = {name: os.environ.get(name) for name in {**quiet.QUIET_ENV, **quiet.FORCED_ENV}}
-    disabled = logging.root.manager.disable
-    levels = {name: logging.getLogger(name).level for name in MLFLOW_LOGGERS}
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        code = cli.main(["replay", *args])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    for name, value in environment.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
-    logging.disable(disabled)
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
 
 
 def another_store(tmp_path: Path, migrated_db: Path, name: str) -> Store:
@@ -197,7 +161,7 @@ def shape(tree: Tree) -> dict[str, dict[str, Any]]:
 
 
 def test_journal_only_writes_the_named_journal_and_uploads_nothing(
-    suite: pytest.Pytester, store: Store, replay: Replay
+    suite: pytest.Pytester, store: Store
 ) -> None:
     result = suite.runpytest(
         "--mlflow-tree", f"--mlflow-tree-tracking-uri={store.uri}", "--mlflow-tree-journal-only"
@@ -226,7 +190,7 @@ def test_journal_only_writes_the_named_journal_and_uploads_nothing(
 
 
 def test_replay_builds_the_same_tree_as_a_live_run(
-    suite: pytest.Pytester, store: Store, migrated_db: Path, tmp_path: Path, replay: Replay
+    suite: pytest.Pytester, store: Store, migrated_db: Path, tmp_path: Path
 ) -> None:
     journal = journal_only(suite, store, "--mlflow-tree-run-name=nightly")
     assert experiments(store) == []
@@ -259,7 +223,7 @@ def test_replay_builds_the_same_tree_as_a_live_run(
 
 
 def test_replaying_a_journal_twice_creates_no_duplicates(
-    suite: pytest.Pytester, store: Store, replay: Replay
+    suite: pytest.Pytester, store: Store
 ) -> None:
     journal = journal_only(suite, store)
     code, _, err = replay(str(journal))
@@ -281,7 +245,7 @@ def test_replaying_a_journal_twice_creates_no_duplicates(
 
 
 def test_replaying_a_kept_journal_of_a_live_run_changes_nothing(
-    suite: pytest.Pytester, store: Store, replay: Replay
+    suite: pytest.Pytester, store: Store
 ) -> None:
     directory = suite.path / "kept"
     result = suite.runpytest(
@@ -316,7 +280,7 @@ def test_replaying_a_kept_journal_of_a_live_run_changes_nothing(
 
 
 def test_a_journal_cut_short_replays_with_its_unfinished_runs_killed(
-    suite: pytest.Pytester, store: Store, tmp_path: Path, replay: Replay
+    suite: pytest.Pytester, store: Store, tmp_path: Path
 ) -> None:
     lines = lines_of(journal_only(suite, store))
     kept = cut_after(lines, LAST_KEPT)
@@ -355,7 +319,7 @@ def test_a_journal_cut_short_replays_with_its_unfinished_runs_killed(
 
 
 def test_a_half_written_last_line_is_ignored_and_the_rest_replays(
-    suite: pytest.Pytester, store: Store, tmp_path: Path, replay: Replay
+    suite: pytest.Pytester, store: Store, tmp_path: Path
 ) -> None:
     lines = lines_of(journal_only(suite, store))
     kept = cut_after(lines, LAST_KEPT)
@@ -393,7 +357,7 @@ NOT_JOURNALS = {
 
 @pytest.mark.parametrize("case", [*NOT_JOURNALS, "missing"])
 def test_replaying_something_else_fails_with_one_clear_message(
-    case: str, store: Store, tmp_path: Path, replay: Replay
+    case: str, store: Store, tmp_path: Path
 ) -> None:
     path = tmp_path / f"{case}.jsonl"
     if case == "missing":
