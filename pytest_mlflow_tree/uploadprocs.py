@@ -132,6 +132,10 @@ class WriterSetup:
 
 
 def _init_worker(setup: WriterSetup) -> None:
+    # Watch first: an uploader killed while this worker still sets up must end it too.
+    threading.Thread(
+        target=_end_with, args=(setup.uploader_pid,), name="mlflow-tree-watch", daemon=True
+    ).start()
     from pytest_mlflow_tree import quiet, sqlite_tuning
 
     quiet.apply_to_process()
@@ -154,9 +158,6 @@ def _init_worker(setup: WriterSetup) -> None:
     writer.files_root = setup.files_root
     writer.resumed_by = setup.resumed_by
     _worker["writer"] = writer
-    threading.Thread(
-        target=_end_with, args=(setup.uploader_pid,), name="mlflow-tree-watch", daemon=True
-    ).start()
 
 
 def _end_with(pid: int) -> None:
