@@ -162,18 +162,7 @@ def resolve(config: pytest.Config) -> Settings:
     mode = (mode_text or TREE_MODE).strip().lower()
     if mode not in MODES:
         raise _bad(mode_source, f"mode {mode_text!r} is not one of {', '.join(MODES)}")
-    slow_text, slow_source = _first(
-        (option.mlflow_tree_slow, "--mlflow-tree-slow"),
-        (_ini(config, "mlflow_tree_slow"), "mlflow_tree_slow (ini)"),
-    )
-    slow_seconds = DEFAULT_SLOW_SECONDS
-    if slow_text is not None:
-        try:
-            slow_seconds = float(slow_text)
-        except ValueError:
-            slow_seconds = -1.0
-        if not slow_seconds >= 0:
-            raise _bad(slow_source, f"{slow_text!r} is not a number of seconds >= 0")
+    slow_seconds = _seconds(config, "slow", DEFAULT_SLOW_SECONDS)
     parent, _ = _first(
         (option.mlflow_tree_parent, "--mlflow-tree-parent"),
         (os.environ.get(PARENT_ENV), PARENT_ENV),

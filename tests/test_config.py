@@ -136,6 +136,8 @@ def test_ini_enables_recording_tags_merge_per_key_and_the_run_name_is_set(
     [
         ("--mlflow-tree-tag", "novalue", "*--mlflow-tree-tag*novalue*KEY=VALUE*"),
         ("--mlflow-tree-wait", "abc", "*--mlflow-tree-wait*abc*seconds*"),
+        ("--mlflow-tree-slow", "-1", "*--mlflow-tree-slow*-1*seconds*"),
+        ("--mlflow-tree-stall", "nan", "*--mlflow-tree-stall*nan*seconds*"),
     ],
 )
 def test_a_bad_value_is_a_usage_error_naming_the_option(
