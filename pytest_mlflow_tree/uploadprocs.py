@@ -6,8 +6,9 @@ and SQLite in WAL mode lets one write while the other prepares its next transact
 sets a 20 s busy timeout on every connection, so they wait for each other's commits instead of
 failing). Three writer processes were slower than two on two cores.
 
-The workers are forked from a forkserver that has imported MLflow once: the uploader process
-has threads running (heartbeat, journal follower), so forking it directly is unsafe, and
+The workers are forked from a forkserver that has imported MLflow once, in one thread (see
+``onethread``): the uploader process has threads running (heartbeat, journal follower), so
+forking it directly is unsafe, and
 spawning each worker would pay MLflow's import in each. Starting them costs about a second of
 CPU, so they are started only once enough tests wait in the journal, and the uploader keeps
 writing by itself until they are ready. The forkserver is started as soon as the backlog calls
@@ -45,6 +46,8 @@ _worker: dict[str, Any] = {}
 _WATCH_INTERVAL = 0.5
 
 _PRELOAD = [
+    # First: it keeps the imports below from starting threads (see its docstring).
+    "pytest_mlflow_tree.onethread",
     "pytest_mlflow_tree.uploadprocs",
     "pytest_mlflow_tree.uploader",
     "mlflow.tracking",

@@ -10,6 +10,7 @@ where every test waits from the start."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -116,6 +117,38 @@ def _upload_command(journal: Path, status_path: Path) -> list[str]:
     ]
 
 
+def _upload(journal: Path, status_path: Path) -> tuple[int, str]:
+    """Upload ``journal`` in a subprocess: its exit code and stderr.
+
+    An upload that hangs fails the test with where each of its processes waits: they dump
+    their threads' stacks on SIGABRT (faulthandler) into the stderr they share.
+    """
+    uploader = subprocess.Popen(
+        _upload_command(journal, status_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
+    try:
+        _, stderr = uploader.communicate(timeout=UPLOAD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        for pid in [*_descendants(uploader.pid), uploader.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGABRT)
+        time.sleep(2)
+        for pid in _descendants(uploader.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        uploader.kill()
+        _, stderr = uploader.communicate(timeout=30)
+        pytest.fail(
+            f"the upload did not end within {UPLOAD_TIMEOUT} s; "
+            f"status {Status.read(status_path)}; stacks:\n{stderr[-20_000:]}"
+        )
+    return uploader.returncode, stderr
+
+
 def _status(journals: Path) -> Status:
     (path,) = journals.glob("*.status.json")
     status = Status.read(path)
@@ -128,14 +161,8 @@ def test_two_worker_processes_record_every_test_once_and_leave_the_database_soun
 ) -> None:
     journal = _journal_only(pytester, store)
     status_path = pytester.path / "status.json"
-    uploaded = subprocess.run(
-        _upload_command(journal, status_path),
-        capture_output=True,
-        text=True,
-        timeout=UPLOAD_TIMEOUT,
-        check=False,
-    )
-    assert uploaded.returncode == 0, uploaded.stderr
+    returncode, stderr = _upload(journal, status_path)
+    assert returncode == 0, stderr
     status = Status.read(status_path)
     assert status is not None
     assert status.done
@@ -256,6 +283,15 @@ def test_the_uploader_killed_while_its_workers_write_leaves_no_process_and_a_sou
         workers = _descendants(uploader.pid)
         # The forkserver and the two workers forked from it.
         assert len(workers) >= 3, workers
+        (forkserver,) = [
+            pid
+            for pid in workers
+            if _stat_fields(pid)[1] == str(uploader.pid)
+            and b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        # Forking is only safe from one thread: NumPy's and PyArrow's must not have started.
+        threads = list(Path(f"/proc/{forkserver}/task").iterdir())
+        assert len(threads) == 1, [(task / "comm").read_text() for task in threads]
         os.kill(uploader.pid, signal.SIGKILL)
         uploader.wait(timeout=10)
         # Each worker sees the uploader gone within half a second; the bound is for a loaded
