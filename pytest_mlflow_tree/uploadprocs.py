@@ -8,11 +8,10 @@ failing). Three writer processes were slower than two on two cores.
 
 The workers are forked from a forkserver that has imported MLflow once, in one thread (see
 ``onethread``): the uploader process has threads running (heartbeat, journal follower), so
-forking it directly is unsafe, and
-spawning each worker would pay MLflow's import in each. Starting them costs about a second of
-CPU, so they are started only once enough tests wait in the journal, and the uploader keeps
-writing by itself until they are ready. The forkserver is started as soon as the backlog calls
-for it, while the uploader still imports MLflow itself.
+forking it directly is unsafe, and spawning each worker would pay MLflow's import in each.
+Starting them costs about a second of CPU, so they are started only once enough tests wait in
+the journal, and the uploader keeps writing by itself until they are ready. The forkserver is
+started as soon as the backlog calls for it, while the uploader still imports MLflow itself.
 """
 
 from __future__ import annotations

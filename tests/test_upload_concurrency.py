@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -135,13 +136,9 @@ def _upload(journal: Path, status_path: Path) -> tuple[int, str]:
     try:
         _, stderr = uploader.communicate(timeout=UPLOAD_TIMEOUT)
     except subprocess.TimeoutExpired:
-        for pid in [*_descendants(uploader.pid), uploader.pid]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGABRT)
+        _signal([*_descendants(uploader.pid), uploader.pid], signal.SIGABRT)
         time.sleep(2)
-        for pid in _descendants(uploader.pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        _signal(_descendants(uploader.pid), signal.SIGKILL)
         uploader.kill()
         _, stderr = uploader.communicate(timeout=30)
         pytest.fail(
@@ -149,6 +146,13 @@ def _upload(journal: Path, status_path: Path) -> tuple[int, str]:
             f"status {Status.read(status_path)}; stacks:\n{stderr[-20_000:]}"
         )
     return uploader.returncode, stderr
+
+
+def _signal(pids: Iterable[int], signum: int) -> None:
+    """Send ``signum`` to each process; one that has already ended is passed over."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
 
 
 def _status(journals: Path) -> Status:
@@ -309,9 +313,7 @@ def test_the_uploader_killed_while_its_workers_write_leaves_no_process_and_a_sou
             uploader.kill()
             uploader.wait()
         # A failed run leaves nothing behind to hold the database or the machine.
-        for pid, started in workers.items():
-            if _running(pid, started):
-                os.kill(pid, signal.SIGKILL)
+        _signal([pid for pid, started in workers.items() if _running(pid, started)], signal.SIGKILL)
 
     assert store.path is not None
     with sqlite3.connect(store.path, timeout=0) as connection:
