@@ -1,13 +1,15 @@
-"""Imported first by the upload workers' forkserver: native libraries start no threads there.
+"""Imported before MLflow where workers are forked: native libraries start no threads there.
 
-A forkserver forks each worker from itself, which is only safe while it runs one thread: a
-child forked while another thread holds a lock (an allocator's, say) can wait on it forever.
-Importing MLflow imports NumPy and PyArrow, and with their defaults OpenBLAS starts a thread
-pool and PyArrow's jemalloc a background thread. These variables, set before those imports,
-keep both from starting. The forkserver and its workers only write runs: they need neither.
+Forking is only safe from a process that runs one thread: a child forked while another thread
+holds a lock (an allocator's, say) can wait on it forever. Importing MLflow imports NumPy and
+PyArrow, and with their defaults OpenBLAS starts a thread pool and PyArrow's jemalloc a
+background thread. These variables, set before those imports, keep both from starting. The
+processes that import this module only write runs: they need neither.
 
-This module acts when imported, as a forkserver preload can only import; nothing else
-imports it, so it changes the environment of the forkserver process and its workers alone.
+It is the first preload of the upload workers' forkserver (a preload can only import, so this
+module acts when imported), and the uploader imports it before MLflow when it may fork its
+workers itself (see ``uploadprocs``). Nothing else imports it: it changes the environment of
+those processes and their workers alone.
 """
 
 from __future__ import annotations

@@ -107,6 +107,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _worker_pool(
+    uri: str, store: str, give_up: float, follow_pid: int | None, backlog: uploadprocs.Backlog
+) -> uploadprocs.WorkerPool:
+    # The workers forked from this process must find the store's code imported.
+    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+    setup = uploadprocs.WorkerSetup(uri, store, give_up, follow_pid, os.getpid())
+    return uploadprocs.WorkerPool(setup, backlog)
+
+
 def run(
     path: Path,
     tracking_uri: str | None = None,
@@ -118,11 +128,15 @@ def run(
     log_traceback: bool = False,
     parent: str | None = None,
     give_up: float = DEFAULT_GIVE_UP,
+    fork_workers: bool = False,
 ) -> Status:
     """Upload one journal; return the final status. Raises nothing: errors land in the status.
 
     ``log_traceback`` prints unexpected errors' tracebacks to stderr: the uploader process's
     stderr is its log file, while the replay command shows the user one line instead.
+    ``fork_workers``: this process is the uploader's own, which has opened no database
+    connection before, so SQLite worker processes may be forked from it (see ``uploadprocs``);
+    a process that has may not fork them, whatever it holds would be shared.
     """
     status = Status()
     last_write = 0.0
@@ -149,6 +163,7 @@ def run(
         status.applied = progress.applied
         status.pooled = progress.pooled
         status.processes = progress.processes
+        status.workers_from = progress.workers_from
         status.session_run_id = progress.session_run_id
         status.experiment_id = progress.experiment_id
         write_status(force)
@@ -171,6 +186,7 @@ def run(
 
     beating = threading.Thread(target=heartbeat, name="mlflow-tree-heartbeat", daemon=True)
     uploader: TreeUploader | None = None
+    processes: uploadprocs.WorkerPool | None = None
 
     try:
         backlog = uploadprocs.Backlog(path)
@@ -190,24 +206,30 @@ def run(
         quiet.apply_to_process()
         database = sqlite_tuning.sqlite_path(uri)
         processes_wanted = database is not None and workers is None and uploadprocs.available()
-        if processes_wanted:
+        fork_early = processes_wanted and fork_workers
+        if processes_wanted and not fork_early:
             # Started with MLflow's environment defaults set: the workers inherit them.
             uploadprocs.warm_up_when_needed(backlog, stopped)
         if database is not None:
             sqlite_tuning.enable_wal(database)
+        if fork_early:
+            # Before MLflow's imports, which would start threads: the workers may be forked
+            # from this process.
+            from pytest_mlflow_tree import onethread  # noqa: F401
         from mlflow.tracking import MlflowClient
 
         from pytest_mlflow_tree.limits import Limits
 
         quiet.silence_loggers()
+        if processes_wanted:
+            processes = _worker_pool(uri, store, give_up, follow_pid, backlog)
+            if fork_early and not (processes.wanted() and processes.fork_now()):
+                uploadprocs.warm_up_when_needed(backlog, stopped)
         if database is not None:
             sqlite_tuning.relax_sync_on_connect()
         client = MlflowClient(tracking_uri=uri)
         builder = SessionBuilder(header, uri)
         limits = Limits.from_mlflow()
-        processes = None
-        if processes_wanted:
-            processes = uploadprocs.Options(uri, store, backlog, follow_pid)
         patience = Patience(give_up, store=store, keep_trying=keep_waiting, on_answer=answered)
         uploader = TreeUploader(
             client,
@@ -256,6 +278,9 @@ def run(
             # MLflow's messages name the request's URL, credentials included.
             sys.stderr.write(redact.url(traceback.format_exc()))
     stopped.set()
+    if processes is not None:
+        # Also when the upload failed before it started sending tests to them.
+        processes.shutdown()
     if beating.is_alive():
         beating.join(timeout=5)
     if uploader is not None:
@@ -288,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_traceback=True,
         give_up=args.give_up,
+        fork_workers=True,
     )
     return 0 if status.done else 1
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -65,8 +64,9 @@ class Progress:
     applied: int = 0
     # Tests uploaded by the thread pool or the worker processes rather than inline.
     pooled: int = 0
-    # Worker processes started (see uploadprocs).
+    # Worker processes started, and what they were forked from (see uploadprocs).
     processes: int = 0
+    workers_from: str | None = None
     session_run_id: str | None = None
     experiment_id: str | None = None
 
@@ -92,7 +92,7 @@ class TreeUploader:
         files_root: Path | None = None,
         patience: Patience | None = None,
         on_run: Callable[[str, str], None] | None = None,
-        processes: uploadprocs.Options | None = None,
+        processes: uploadprocs.WorkerPool | None = None,
     ) -> None:
         self._client = client
         self._files_root = files_root
@@ -118,8 +118,7 @@ class TreeUploader:
         self.progress = Progress()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._processes = processes
-        self._procs: uploadprocs.WorkerPool | None = None
+        self._procs = processes
         # Bounded: the journal may hold far more tests than fit in memory as futures.
         concurrency = max(workers, uploadprocs.PROCESSES if processes else 1)
         self._slots = threading.BoundedSemaphore(concurrency * 4)
@@ -143,21 +142,16 @@ class TreeUploader:
         self._writer.root_run_id = self._anchor.root_run_id
         if self._anchor.resumed_run_id:
             self._writer.resumed_by = self._journal_uuid
-        options = self._processes
-        if options is not None and uploadprocs.available():
-            setup = uploadprocs.WriterSetup(
-                uri=options.uri,
-                header=self._header,
-                limits=self._limits,
-                experiment_id=experiment_id,
-                resumed_by=self._writer.resumed_by,
-                files_root=self._files_root,
-                give_up=self._patience.give_up,
-                store=options.store,
-                follow_pid=options.follow_pid,
-                uploader_pid=os.getpid(),
+        if self._procs is not None:
+            self._procs.configure(
+                uploadprocs.SessionSetup(
+                    header=self._header,
+                    limits=self._limits,
+                    experiment_id=experiment_id,
+                    resumed_by=self._writer.resumed_by,
+                    files_root=self._files_root,
+                )
             )
-            self._procs = uploadprocs.WorkerPool(setup, options.backlog)
 
     @property
     def _resuming(self) -> bool:
@@ -426,7 +420,9 @@ class TreeUploader:
             return None
         if procs.wanted():
             procs.start()
+        if procs.started:
             self.progress.processes = uploadprocs.PROCESSES
+            self.progress.workers_from = procs.forked_from
         return procs if procs.executor is not None else None
 
     def _done_in_process(self, key: str, future: Future[tuple[str, float]]) -> None:

@@ -6,12 +6,15 @@ and SQLite in WAL mode lets one write while the other prepares its next transact
 sets a 20 s busy timeout on every connection, so they wait for each other's commits instead of
 failing). Three writer processes were slower than two on two cores.
 
-The workers are forked from a forkserver that has imported MLflow once, in one thread (see
-``onethread``): the uploader process has threads running (heartbeat, journal follower), so
-forking it directly is unsafe, and spawning each worker would pay MLflow's import in each.
-Starting them costs about a second of CPU, so they are started only once enough tests wait in
-the journal, and the uploader keeps writing by itself until they are ready. The forkserver is
-started as soon as the backlog calls for it, while the uploader still imports MLflow itself.
+Workers must be forked from a process that has imported MLflow (spawning each would pay the
+import in each), and forking is only safe from a process that runs one thread. When tests
+already wait as the uploader has imported MLflow (a quick suite, a replay), the uploader forks
+them from itself at that moment: it runs one thread then (see ``onethread``) and has opened no
+database connection yet, and the workers are ready as soon as the uploader. When tests pile up
+only later, the uploader runs threads by then (heartbeat, upload threads), so the workers are
+forked from a forkserver that imports MLflow once, started in the background as soon as the
+backlog calls for it, while the uploader keeps writing by itself. Small suites start neither:
+the workers cost about a second of CPU and two processes' memory.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +63,10 @@ def available() -> bool:
     return "forkserver" in multiprocessing.get_all_start_methods()
 
 
+# Bytes of a typical record (a passing test's), for the estimate before a record is read.
+_TYPICAL_RECORD_BYTES = 500
+
+
 class Backlog:
     """How many records wait in a journal being read: unread bytes / mean bytes per record."""
 
@@ -82,7 +90,9 @@ class Backlog:
             unread = self._path.stat().st_size - self._read_bytes
         except OSError:
             return self._waiting
-        self._waiting = max(0, unread) * self._read_lines // max(1, self._read_bytes)
+        # The header alone (the first line) says little about the records' size.
+        mean = self._read_bytes / self._read_lines if self._read_lines > 1 else None
+        self._waiting = int(max(0, unread) / (mean or _TYPICAL_RECORD_BYTES))
         return self._waiting
 
 
@@ -106,34 +116,41 @@ def warm_up_when_needed(backlog: Backlog, stopped: threading.Event) -> None:
     threading.Thread(target=watch, name="mlflow-tree-warm-up", daemon=True).start()
 
 
+def single_threaded() -> bool:
+    """Whether this process runs one thread, so that forking it is safe (Linux tells; else no)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
-class Options:
-    """How the uploader's workers reach the store, and how it tells when to start them."""
+class WorkerSetup:
+    """What a worker needs to reach the store; plain data, so it pickles."""
 
     uri: str
     store: str
-    backlog: Backlog
-    follow_pid: int | None = None
-
-
-@dataclass(frozen=True)
-class WriterSetup:
-    """All a worker needs to build its own ``RunWriter``; plain data, so it pickles."""
-
-    uri: str
-    header: Header
-    limits: Limits
-    experiment_id: str
-    resumed_by: str | None
-    files_root: Path | None
     give_up: float
-    store: str
     # The pytest process a live upload follows: while it lives, the store is waited for.
     follow_pid: int | None
     uploader_pid: int
 
 
-def _init_worker(setup: WriterSetup) -> None:
+@dataclass(frozen=True)
+class SessionSetup:
+    """What a worker needs to write one journal's tests, known once the uploader has started.
+
+    Sent with every test, so that workers started before it was known write with it too.
+    """
+
+    header: Header
+    limits: Limits
+    experiment_id: str
+    resumed_by: str | None
+    files_root: Path | None
+
+
+def _init_worker(setup: WorkerSetup) -> None:
     # Watch first: an uploader killed while this worker still sets up must end it too.
     threading.Thread(
         target=_end_with, args=(setup.uploader_pid,), name="mlflow-tree-watch", daemon=True
@@ -145,21 +162,31 @@ def _init_worker(setup: WriterSetup) -> None:
 
     from pytest_mlflow_tree.retries import Patience
     from pytest_mlflow_tree.upload import follows
-    from pytest_mlflow_tree.uploader import RunWriter
 
     quiet.silence_loggers()
     sqlite_tuning.relax_sync_on_connect()
-    patience = Patience(setup.give_up, store=setup.store, keep_trying=follows(setup.follow_pid))
-    writer = RunWriter(
-        MlflowClient(tracking_uri=setup.uri),
-        setup.header,
-        setup.limits,
-        setup.experiment_id,
-        patience=patience,
+    _worker["patience"] = Patience(
+        setup.give_up, store=setup.store, keep_trying=follows(setup.follow_pid)
     )
-    writer.files_root = setup.files_root
-    writer.resumed_by = setup.resumed_by
-    _worker["writer"] = writer
+    _worker["client"] = MlflowClient(tracking_uri=setup.uri)
+
+
+def _writer(session: SessionSetup) -> Any:
+    """This worker's ``RunWriter`` for ``session``, made on its first test."""
+    if _worker.get("session") != session:
+        from pytest_mlflow_tree.uploader import RunWriter
+
+        writer = RunWriter(
+            _worker["client"],
+            session.header,
+            session.limits,
+            session.experiment_id,
+            patience=_worker["patience"],
+        )
+        writer.files_root = session.files_root
+        writer.resumed_by = session.resumed_by
+        _worker["writer"], _worker["session"] = writer, session
+    return _worker["writer"]
 
 
 def _end_with(pid: int) -> None:
@@ -182,59 +209,110 @@ def _ready() -> int:
 
 
 def _upload_test(
-    record: RunRecord, parent_id: str, known: Any, root_run_id: str | None
+    session: SessionSetup,
+    record: RunRecord,
+    parent_id: str,
+    known: Any,
+    root_run_id: str | None,
 ) -> tuple[str, float]:
     """One test, in a worker: its run id, and until when a lost ``create_run`` may linger."""
-    writer = _worker["writer"]
+    writer = _writer(session)
     writer.root_run_id = root_run_id
     return writer.upload_test(record, parent_id, known), writer.unsure_until
 
 
 class WorkerPool:
-    """Two writer processes, started in the background once the backlog calls for them."""
+    """Two writer processes, started once the backlog calls for them.
 
-    def __init__(self, setup: WriterSetup, backlog: Backlog) -> None:
+    Forked from the uploader itself when it asks early, while it runs one thread: the workers
+    then share its imported MLflow and start within a fraction of a second. Later (the uploader
+    runs threads by then), forked from the forkserver in the background, while the uploader
+    writes on by itself.
+    """
+
+    def __init__(self, setup: WorkerSetup, backlog: Backlog) -> None:
         self._setup = setup
         self._backlog = backlog
+        self._session: SessionSetup | None = None
         self._executor: ProcessPoolExecutor | None = None
         self._ready = threading.Event()
         self._starter: threading.Thread | None = None
         self.error: BaseException | None = None
         # The workers' process ids, once they run (for the log and the tests).
         self.pids: list[int] = []
+        # What they were forked from, once started: "uploader" or "forkserver".
+        self.forked_from: str | None = None
+
+    def configure(self, session: SessionSetup) -> None:
+        self._session = session
+
+    @property
+    def started(self) -> bool:
+        return self._starter is not None
 
     def wanted(self) -> bool:
-        return self._starter is None and self._backlog.waiting() >= MIN_BACKLOG
+        return not self.started and self._backlog.waiting() >= MIN_BACKLOG
+
+    def fork_now(self) -> bool:
+        """Fork the workers from this process now, if that is safe; whether it did.
+
+        From the thread that makes the caller's MLflow calls, before it has made any: the
+        workers must not inherit a database connection.
+        """
+        if not single_threaded():
+            return False
+        try:
+            executor = self._new_executor("fork")
+            # The first submit forks both workers, before the executor starts its own thread.
+            futures = [executor.submit(_ready) for _ in range(PROCESSES)]
+        except Exception as error:
+            self._failed(error)
+            return False
+        self._executor = executor
+        self.forked_from = "uploader"
+        self._start(lambda: self._wait_for(futures))
+        return True
 
     def start(self) -> None:
-        """Start the workers without waiting for them: the caller writes on meanwhile."""
-        self._starter = threading.Thread(
-            target=self._start, name="mlflow-tree-workers", daemon=True
+        """Start the workers from the forkserver, without waiting: the caller writes on."""
+
+        def start_them() -> None:
+            _warm_up()
+            self._executor = self._new_executor("forkserver")
+            self._wait_for([self._executor.submit(_ready) for _ in range(PROCESSES)])
+
+        self.forked_from = "forkserver"
+        self._start(start_them)
+
+    def _new_executor(self, method: str) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context(method)
+        return ProcessPoolExecutor(
+            PROCESSES, context, initializer=_init_worker, initargs=(self._setup,)
         )
+
+    def _start(self, start_them: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                start_them()
+            except Exception as error:
+                self._failed(error)
+                return
+            self._ready.set()
+
+        self._starter = threading.Thread(target=run, name="mlflow-tree-workers", daemon=True)
         self._starter.start()
 
-    def _start(self) -> None:
-        try:
-            _warm_up()
-            executor = ProcessPoolExecutor(
-                PROCESSES,
-                multiprocessing.get_context("forkserver"),
-                initializer=_init_worker,
-                initargs=(self._setup,),
-            )
-            self._executor = executor
-            # Each worker runs its initializer before its first task: wait for both.
-            futures = [executor.submit(_ready) for _ in range(PROCESSES)]
-            self.pids = sorted({future.result() for future in futures})
-        except Exception as error:
-            # The uploader writes on by itself: slower, nothing lost.
-            self.error = error
-            print(
-                f"pytest-mlflow-tree: worker processes did not start ({error}): one writer",
-                file=sys.stderr,
-            )
-            return
-        self._ready.set()
+    def _failed(self, error: BaseException) -> None:
+        # The uploader writes on by itself: slower, nothing lost.
+        self.error = error
+        print(
+            f"pytest-mlflow-tree: worker processes did not start ({error}): one writer",
+            file=sys.stderr,
+        )
+
+    def _wait_for(self, futures: list[Future[int]]) -> None:
+        # Each worker runs its initializer before its first task: wait for both.
+        self.pids = sorted({future.result() for future in futures})
 
     @property
     def executor(self) -> ProcessPoolExecutor | None:
@@ -244,9 +322,11 @@ class WorkerPool:
     def submit(
         self, record: RunRecord, parent_id: str, known: Any, root_run_id: str | None
     ) -> Future[tuple[str, float]]:
-        if self._executor is None:
+        if self.executor is None or self._session is None:
             raise RuntimeError("the workers are not running")
-        return self._executor.submit(_upload_test, record, parent_id, known, root_run_id)
+        return self.executor.submit(
+            _upload_test, self._session, record, parent_id, known, root_run_id
+        )
 
     def shutdown(self) -> None:
         if self._starter is not None:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,9 @@ TESTS_PER_MODULE = 80
 SQLITE_PER_MODULE = 100
 # Bounds an upload run by a test, on a loaded machine too (about 8 s on a quiet one).
 UPLOAD_TIMEOUT = 300
+# Where the uploader can tell that it runs one thread, it forks its workers itself when tests
+# already wait; elsewhere they always come from a forkserver (see uploadprocs).
+FORKS_EARLY = Path("/proc/self/task").exists()
 
 
 def _suite(pytester: pytest.Pytester, per_module: int = TESTS_PER_MODULE) -> None:
@@ -172,8 +175,10 @@ def test_two_worker_processes_record_every_test_once_and_leave_the_database_soun
     status = Status.read(status_path)
     assert status is not None
     assert status.done
-    # Written by the uploader and its two worker processes at once, the workers most.
+    # Written by the uploader and its two worker processes at once, the workers most. Every
+    # test waits from the start, so the uploader forked them from itself (Linux) at once.
     assert status.processes == 2
+    assert status.workers_from == ("uploader" if FORKS_EARLY else "forkserver"), status
     assert status.pooled > MODULES * SQLITE_PER_MODULE // 2, status
     _assert_whole(store.tree(), SQLITE_PER_MODULE)
 
@@ -186,6 +191,102 @@ def test_two_worker_processes_record_every_test_once_and_leave_the_database_soun
         connection.execute("ROLLBACK")
         statuses = dict(connection.execute("SELECT status, count(*) FROM runs GROUP BY status"))
     assert "RUNNING" not in statuses
+
+
+_HOLD_CONFTEST = """
+import json
+import os
+import time
+from pathlib import Path
+
+
+def _wait(found, what):
+    for _ in range(2400):  # 120 s
+        if found():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"gave up waiting for {what}")
+
+
+def _uploader_ready():
+    statuses = Path(os.environ["HOLD_JOURNALS"]).glob("*.status.json")
+    return any(json.loads(path.read_text()).get("ready_at") for path in statuses)
+
+
+def pytest_collection_finish(session):
+    # The uploader has chosen how to start its workers (no test waited), and the store is held.
+    _wait(_uploader_ready, "the uploader")
+    _wait(Path(os.environ["HOLD_FLAG"]).exists, "the held store")
+"""
+
+
+def _wait_until(found: Callable[[], object], what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not found():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what} after {seconds} s")
+        time.sleep(0.05)
+
+
+def _forkserver_below(pid: int) -> bool:
+    for child in _descendants(pid):
+        with contextlib.suppress(OSError):
+            if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
+                return True
+    return False
+
+
+@pytest.mark.skipif(
+    not FORKS_EARLY or not uploadprocs.available(),
+    reason="needs /proc (Linux) and the forkserver start method",
+)
+def test_workers_wanted_only_later_come_from_a_forkserver_and_record_every_test_once(
+    pytester: pytest.Pytester, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests pile up only after the uploader has started threads: it must not fork itself then.
+    _suite(pytester, SQLITE_PER_MODULE)
+    pytester.makeconftest(_HOLD_CONFTEST)
+    journals = pytester.path / "journals"
+    flag = pytester.path / "held"
+    monkeypatch.setenv("HOLD_JOURNALS", str(journals))
+    monkeypatch.setenv("HOLD_FLAG", str(flag))
+    session = pytester.popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            *store.args(),
+            "--mlflow-tree-keep-journal",
+            f"--mlflow-tree-journal-dir={journals}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert store.path is not None
+    try:
+        _wait_until(lambda: list(journals.glob("*.status.json")), "the uploader's status")
+        (status_path,) = journals.glob("*.status.json")
+        _wait_until(lambda: (Status.read(status_path) or Status()).ready_at, "the uploader")
+        # Holding the store's write lock, the tests pile up while the uploader waits for it.
+        with contextlib.closing(sqlite3.connect(store.path, timeout=60)) as held:
+            held.execute("BEGIN IMMEDIATE")
+            flag.touch()
+            _wait_until(lambda: _forkserver_below(session.pid), "a forkserver")
+            held.execute("ROLLBACK")
+        output, _ = session.communicate(timeout=UPLOAD_TIMEOUT)
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
+    assert session.returncode == 1, output.decode(errors="replace")[-5000:]
+    status = _status(journals)
+    assert status.done, status
+    assert (status.processes, status.workers_from) == (2, "forkserver"), status
+    assert status.pooled > 0, status
+    _assert_whole(store.tree(), SQLITE_PER_MODULE)
+    with sqlite3.connect(store.path, timeout=0) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def test_a_small_session_starts_no_worker_processes(
@@ -264,8 +365,8 @@ def _describe(pid: int) -> str:
 
 
 @pytest.mark.skipif(
-    not Path("/proc/self/stat").exists() or not uploadprocs.available(),
-    reason="needs /proc and the forkserver start method",
+    not FORKS_EARLY or not uploadprocs.available(),
+    reason="needs /proc (Linux) and the forkserver start method",
 )
 def test_the_uploader_killed_while_its_workers_write_leaves_no_process_and_a_sound_database(
     pytester: pytest.Pytester, store: Store
@@ -287,17 +388,10 @@ def test_the_uploader_killed_while_its_workers_write_leaves_no_process_and_a_sou
         assert status is not None, errors.read_text()
         assert status.pooled > 0, (status, errors.read_text())
         workers = _descendants(uploader.pid)
-        # The forkserver and the two workers forked from it.
-        assert len(workers) >= 3, workers
-        (forkserver,) = [
-            pid
-            for pid in workers
-            if _stat_fields(pid)[1] == str(uploader.pid)
-            and b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        ]
-        # Forking is only safe from one thread: NumPy's and PyArrow's must not have started.
-        threads = list(Path(f"/proc/{forkserver}/task").iterdir())
-        assert len(threads) == 1, [(task / "comm").read_text() for task in threads]
+        # The two workers, forked from the uploader itself: it ran one thread then (NumPy's
+        # and PyArrow's threads had not started), else it would have used a forkserver.
+        assert len(workers) == 2, [_describe(pid) for pid in workers]
+        assert all(_stat_fields(pid)[1] == str(uploader.pid) for pid in workers)
         os.kill(uploader.pid, signal.SIGKILL)
         uploader.wait(timeout=10)
         # Each worker sees the uploader gone within half a second; the bound is for a loaded
