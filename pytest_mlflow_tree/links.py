@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 from pytest_mlflow_tree import redact
-from pytest_mlflow_tree.options import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.defaults import DEFAULT_TRACKING_URI
 
 LOCAL_UI = "http://127.0.0.1:5000"
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+from pytest_mlflow_tree.defaults import DEFAULT_TRACKING_URI
+
 DEFAULT_WAIT_SECONDS = 300.0
 # Keep in step with upload.DEFAULT_GIVE_UP (not imported: this module loads with every pytest).
 DEFAULT_STALL_SECONDS = 4.0

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import pytest
+if TYPE_CHECKING:
+    # Annotations only: the uploader reads these outcomes and does not import pytest.
+    import pytest
 
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 # Outcomes that make a run FAILED; everything else FINISHED.

@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_mlflow_tree import links
 from pytest_mlflow_tree.compact import COMPACT_MODE, MODE_TAG, TABLE_ARTIFACT
-from pytest_mlflow_tree.options import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.outcome import BAD_OUTCOMES
-from pytest_mlflow_tree.recorder import FAILURE_ARTIFACT, module_of
+from pytest_mlflow_tree.records import FAILURE_ARTIFACT, module_of
 from pytest_mlflow_tree.searchpages import PAGE_SIZE, search_all
 
 if TYPE_CHECKING:

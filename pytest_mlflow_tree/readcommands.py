@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from pytest_mlflow_tree import quiet, sqlite_tuning
-from pytest_mlflow_tree.options import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.defaults import DEFAULT_TRACKING_URI
 
 COMMANDS = ("show", "diff", "flaky")
 NOT_FOUND = 2

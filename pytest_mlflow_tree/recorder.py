@@ -15,10 +15,16 @@ import pytest
 
 from pytest_mlflow_tree import iteminfo, logged, outcome, reruns, subtests
 from pytest_mlflow_tree.journal import JournalWriter
-from pytest_mlflow_tree.records import SESSION_KEY, CloseRecord, OpenRecord, RunRecord
+from pytest_mlflow_tree.records import (
+    FAILURE_ARTIFACT,
+    SESSION_KEY,
+    CloseRecord,
+    OpenRecord,
+    RunRecord,
+    module_of,
+)
 from pytest_mlflow_tree.summary import Tally
 
-FAILURE_ARTIFACT = "failure.txt"
 COLLECTION_ERROR_ARTIFACT = "collection-error.txt"
 # The phases of a test; xdist reports a test whose worker crashed with the phase "???".
 _PHASES = ("setup", "call", "teardown")
@@ -26,10 +32,6 @@ _PHASES = ("setup", "call", "teardown")
 
 def ms(seconds: float) -> int:
     return int(seconds * 1000)
-
-
-def module_of(nodeid: str) -> str:
-    return nodeid.split("::", 1)[0]
 
 
 def _worker(report: pytest.TestReport | pytest.CollectReport) -> str | None:

@@ -18,6 +18,14 @@ FORMAT = 1
 
 # The key of the session run; module keys are paths and test keys are nodeids.
 SESSION_KEY = "<session>"
+# The artifact of a failed test's run: its traceback and captured output.
+FAILURE_ARTIFACT = "failure.txt"
+
+
+def module_of(nodeid: str) -> str:
+    """The key of a test's module run."""
+    return nodeid.split("::", 1)[0]
+
 
 Level = Literal["session", "module", "test"]
 

@@ -34,8 +34,8 @@ from pytest_mlflow_tree import (
 )
 from pytest_mlflow_tree.context import Context
 from pytest_mlflow_tree.journal import JournalWriter
-from pytest_mlflow_tree.recorder import Recorder, module_of
-from pytest_mlflow_tree.records import FORMAT, Header
+from pytest_mlflow_tree.recorder import Recorder
+from pytest_mlflow_tree.records import FORMAT, Header, module_of
 from pytest_mlflow_tree.settings import Settings
 from pytest_mlflow_tree.status import Status
 

@@ -16,14 +16,15 @@ from collections.abc import Iterable, Iterator
 from typing import cast
 
 from pytest_mlflow_tree.readback import DURATION_METRICS, Module, Session, Test
-from pytest_mlflow_tree.recorder import FAILURE_ARTIFACT, module_of
 from pytest_mlflow_tree.records import (
+    FAILURE_ARTIFACT,
     SESSION_KEY,
     CloseRecord,
     Header,
     OpenRecord,
     Record,
     RunRecord,
+    module_of,
 )
 
 # ``E`` lines of a failure kept for the report (a traceback's assertion lines, not its output).

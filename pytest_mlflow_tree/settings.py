@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from pytest_mlflow_tree.compact import DEFAULT_SLOW_SECONDS, MODES, TREE_MODE
+from pytest_mlflow_tree.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.options import (
     CAPTURE_CHOICES,
     DEFAULT_STALL_SECONDS,
-    DEFAULT_TRACKING_URI,
     DEFAULT_WAIT_SECONDS,
     is_enabled,
 )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlflow_tree.recorder import module_of
+from pytest_mlflow_tree.records import module_of
 
 if TYPE_CHECKING:
     from pytest_mlflow_tree.reporter import TreeReporter
