@@ -212,7 +212,10 @@ class PeakRss:
                     stat = _stat(int(entry.name))
                     if stat is not None:
                         parents[int(entry.name)] = stat[0]
-            roots = [pid for pid in parents if pid in self.pids or self._matches(pid)]
+            matching = {pid for pid in parents if pid in self.pids or self._matches(pid)}
+            # A process forked from a matching one (the uploader's workers) has its command
+            # line: it is a descendant, not another root.
+            roots = [pid for pid in matching if parents[pid] not in matching]
             tree = set(roots)
             # Descendants: bounded by the number of processes.
             for _ in range(len(parents)):
