@@ -38,6 +38,21 @@ def enable_wal(path: Path) -> None:
         connection.execute("PRAGMA journal_mode=WAL").fetchall()
 
 
+def created_by_mlflow(path: Path) -> bool:
+    """Whether MLflow has created its tables in the database file.
+
+    MLflow creates and migrates a new database in the first process that opens it, unguarded
+    in older releases: processes opening a new database at once must not race it.
+    """
+    with (
+        contextlib.suppress(sqlite3.Error),
+        contextlib.closing(sqlite3.connect(path, timeout=2)) as connection,
+    ):
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+        return connection.execute(query).fetchone() is not None
+    return False
+
+
 def _normal_sync(dbapi_connection: Any, _record: Any) -> None:
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")

@@ -206,12 +206,19 @@ def run(
         quiet.apply_to_process()
         database = sqlite_tuning.sqlite_path(uri)
         processes_wanted = database is not None and workers is None and uploadprocs.available()
-        fork_early = processes_wanted and fork_workers
+        if database is not None:
+            sqlite_tuning.enable_wal(database)
+        # Workers forked early open the database together with this process: only one that
+        # MLflow has created already, never a new one that this process must create first.
+        fork_early = (
+            processes_wanted
+            and fork_workers
+            and database is not None
+            and sqlite_tuning.created_by_mlflow(database)
+        )
         if processes_wanted and not fork_early:
             # Started with MLflow's environment defaults set: the workers inherit them.
             uploadprocs.warm_up_when_needed(backlog, stopped)
-        if database is not None:
-            sqlite_tuning.enable_wal(database)
         if fork_early:
             # Before MLflow's imports, which would start threads: the workers may be forked
             # from this process.

@@ -8,13 +8,14 @@ failing). Three writer processes were slower than two on two cores.
 
 Workers must be forked from a process that has imported MLflow (spawning each would pay the
 import in each), and forking is only safe from a process that runs one thread. When tests
-already wait as the uploader has imported MLflow (a quick suite, a replay), the uploader forks
-them from itself at that moment: it runs one thread then (see ``onethread``) and has opened no
-database connection yet, and the workers are ready as soon as the uploader. When tests pile up
-only later, the uploader runs threads by then (heartbeat, upload threads), so the workers are
-forked from a forkserver that imports MLflow once, started in the background as soon as the
-backlog calls for it, while the uploader keeps writing by itself. Small suites start neither:
-the workers cost about a second of CPU and two processes' memory.
+already wait as the uploader has imported MLflow (a quick suite, a journal upload) and MLflow
+has created the database before, the uploader forks them from itself at that moment: it runs
+one thread then (see ``onethread``) and has opened no database connection yet, and the workers
+are ready as soon as the uploader. Otherwise (tests pile up only later, or the uploader must
+create the database first) the workers are started once the uploader runs threads (heartbeat,
+upload threads), so they are forked from a forkserver that imports MLflow once, started in the
+background as soon as the backlog calls for it, while the uploader keeps writing by itself.
+Small suites start neither: the workers cost about a second of CPU and two processes' memory.
 """
 
 from __future__ import annotations

@@ -289,6 +289,27 @@ def test_workers_wanted_only_later_come_from_a_forkserver_and_record_every_test_
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_a_new_database_is_created_by_the_uploader_before_its_workers_open_it(
+    pytester: pytest.Pytester, store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MLflow creates and migrates a new database in the first process that opens it, unguarded
+    # in older releases: workers forked at once would race the uploader doing so.
+    journal = _journal_only(pytester, store)
+    path = tmp_path / "new" / "mlflow.db"
+    new = Store(uri=f"sqlite:///{path}", path=path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", new.uri)
+    status_path = pytester.path / "status.json"
+    returncode, stderr = _upload(journal, status_path)
+    assert returncode == 0, stderr
+    status = Status.read(status_path)
+    assert status is not None
+    assert status.done, status
+    assert (status.processes, status.workers_from) == (2, "forkserver"), status
+    _assert_whole(new.tree(), SQLITE_PER_MODULE)
+    with contextlib.closing(sqlite3.connect(path, timeout=0)) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
 def test_a_small_session_starts_no_worker_processes(
     pytester: pytest.Pytester, record: Record, store: Store
 ) -> None:
