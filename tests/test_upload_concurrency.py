@@ -228,12 +228,16 @@ def _wait_until(found: Callable[[], object], what: str, seconds: float = 120) ->
         time.sleep(0.05)
 
 
-def _forkserver_below(pid: int) -> bool:
+def _forkserver_below(pid: int) -> int | None:
     for child in _descendants(pid):
         with contextlib.suppress(OSError):
-            if b"forkserver" in Path(f"/proc/{child}/cmdline").read_bytes():
-                return True
-    return False
+            # Its command, not the word: the test's own paths hold "forkserver" too.
+            if (
+                b"from multiprocessing.forkserver import main"
+                in Path(f"/proc/{child}/cmdline").read_bytes()
+            ):
+                return child
+    return None
 
 
 @pytest.mark.skipif(
@@ -273,7 +277,14 @@ def test_workers_wanted_only_later_come_from_a_forkserver_and_record_every_test_
             held.execute("BEGIN IMMEDIATE")
             flag.touch()
             _wait_until(lambda: _forkserver_below(session.pid), "a forkserver")
+            forkserver = _forkserver_below(session.pid)
+            assert forkserver is not None
             held.execute("ROLLBACK")
+        # Forking is only safe from one thread: when the forkserver forks the workers, NumPy's
+        # and PyArrow's threads must not have started in it.
+        _wait_until(lambda: _descendants(forkserver), "the forkserver's workers")
+        threads = list(Path(f"/proc/{forkserver}/task").iterdir())
+        assert len(threads) == 1, [(task / "comm").read_text() for task in threads]
         output, _ = session.communicate(timeout=UPLOAD_TIMEOUT)
     finally:
         if session.poll() is None:
