@@ -286,7 +286,7 @@ def run(
             sys.stderr.write(redact.url(traceback.format_exc()))
     stopped.set()
     if processes is not None:
-        # Also when the upload failed before it started sending tests to them.
+        # Made here, ended here: also when the upload failed before it sent them a test.
         processes.shutdown()
     if beating.is_alive():
         beating.join(timeout=5)

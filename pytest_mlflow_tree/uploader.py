@@ -78,7 +78,7 @@ class TreeUploader:
     before its children. Tests, independent of each other once their module run exists, go to
     a bounded pool of threads when ``workers`` > 1: against a tracking server they hide its
     latency. With ``processes`` (a local SQLite store) they go to worker processes instead,
-    once enough tests wait (see ``uploadprocs``).
+    once enough tests wait (see ``uploadprocs``); the caller made them and ends them.
     """
 
     def __init__(
@@ -152,6 +152,8 @@ class TreeUploader:
                     files_root=self._files_root,
                 )
             )
+            # Forked before this start, the workers may already run.
+            self._count_processes(self._procs)
 
     @property
     def _resuming(self) -> bool:
@@ -246,8 +248,6 @@ class TreeUploader:
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True, cancel_futures=True)
-            if self._procs is not None:
-                self._procs.shutdown()
 
     def apply(self, record: Record) -> None:
         self._raise_worker_error()
@@ -420,10 +420,13 @@ class TreeUploader:
             return None
         if procs.wanted():
             procs.start()
+            self._count_processes(procs)
+        return procs if procs.executor is not None else None
+
+    def _count_processes(self, procs: uploadprocs.WorkerPool) -> None:
         if procs.started:
             self.progress.processes = uploadprocs.PROCESSES
             self.progress.workers_from = procs.forked_from
-        return procs if procs.executor is not None else None
 
     def _done_in_process(self, key: str, future: Future[tuple[str, float]]) -> None:
         if future.exception() is None:
