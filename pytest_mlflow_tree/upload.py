@@ -17,7 +17,15 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from pytest_mlflow_tree import journal, quiet, redact, retries, sqlite_tuning, uploadprocs
+from pytest_mlflow_tree import (
+    frozenimports,
+    journal,
+    quiet,
+    redact,
+    retries,
+    sqlite_tuning,
+    uploadprocs,
+)
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
@@ -110,9 +118,6 @@ def _alive(pid: int) -> bool:
 def _worker_pool(
     uri: str, store: str, give_up: float, follow_pid: int | None, backlog: uploadprocs.Backlog
 ) -> uploadprocs.WorkerPool:
-    # The workers forked from this process must find the store's code imported.
-    import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
-
     setup = uploadprocs.WorkerSetup(uri, store, give_up, follow_pid, os.getpid())
     return uploadprocs.WorkerPool(setup, backlog)
 
@@ -128,15 +133,16 @@ def run(
     log_traceback: bool = False,
     parent: str | None = None,
     give_up: float = DEFAULT_GIVE_UP,
-    fork_workers: bool = False,
+    own_process: bool = False,
 ) -> Status:
     """Upload one journal; return the final status. Raises nothing: errors land in the status.
 
     ``log_traceback`` prints unexpected errors' tracebacks to stderr: the uploader process's
     stderr is its log file, while the replay command shows the user one line instead.
-    ``fork_workers``: this process is the uploader's own, which has opened no database
-    connection before, so SQLite worker processes may be forked from it (see ``uploadprocs``);
-    a process that has may not fork them, whatever it holds would be shared.
+    ``own_process``: this process is the uploader's own. It has opened no database connection
+    before, so SQLite worker processes may be forked from it (see ``uploadprocs``); a process
+    that has may not fork them, whatever it holds would be shared. And it does nothing else, so
+    MLflow's modules may be frozen out of garbage collection (see ``frozenimports``).
     """
     status = Status()
     last_write = 0.0
@@ -212,7 +218,7 @@ def run(
         # MLflow has created already, never a new one that this process must create first.
         fork_early = (
             processes_wanted
-            and fork_workers
+            and own_process
             and database is not None
             and sqlite_tuning.created_by_mlflow(database)
         )
@@ -223,9 +229,15 @@ def run(
             # Before MLflow's imports, which would start threads: the workers may be forked
             # from this process.
             from pytest_mlflow_tree import onethread  # noqa: F401
-        from mlflow.tracking import MlflowClient
+        with frozenimports.frozen_imports() if own_process else contextlib.nullcontext():
+            from mlflow.tracking import MlflowClient
 
-        from pytest_mlflow_tree.limits import Limits
+            from pytest_mlflow_tree.limits import Limits
+
+            if needs_full_mlflow(uri):
+                # Here rather than at the first call: the workers forked from this process
+                # share the store's code, and what is imported here is frozen.
+                import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
 
         quiet.silence_loggers()
         if processes_wanted:
@@ -320,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_traceback=True,
         give_up=args.give_up,
-        fork_workers=True,
+        own_process=True,
     )
     return 0 if status.done else 1
 

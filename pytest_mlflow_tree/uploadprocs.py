@@ -21,6 +21,7 @@ Small suites start neither: the workers cost about a second of CPU and two proce
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -152,6 +153,9 @@ class SessionSetup:
 
 
 def _init_worker(setup: WorkerSetup) -> None:
+    # What the forkserver or the uploader imported lives as long as this worker: out of its
+    # collections, so that they neither scan it nor copy its pages (see ``frozenimports``).
+    gc.freeze()
     # Watch first: an uploader killed while this worker still sets up must end it too.
     threading.Thread(
         target=_end_with, args=(setup.uploader_pid,), name="mlflow-tree-watch", daemon=True
