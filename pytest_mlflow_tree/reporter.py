@@ -30,7 +30,7 @@ from pytest_mlflow_tree import (
     redact,
     sessiontags,
     shards,
-    upload,
+    stores,
 )
 from pytest_mlflow_tree.context import Context
 from pytest_mlflow_tree.journal import JournalWriter
@@ -172,8 +172,8 @@ class TreeReporter:
 
     def _start_uploader(self) -> None:
         uri = self.settings.tracking_uri
-        if upload.needs_full_mlflow(uri) and not upload.full_mlflow_installed():
-            self.problem = upload.missing_store_message(redact.url(uri))
+        if stores.needs_full_mlflow(uri) and not stores.full_mlflow_installed():
+            self.problem = stores.missing_store_message(redact.url(uri))
             return
         env = quiet.environment(dict(os.environ))
         env["MLFLOW_TRACKING_URI"] = uri

@@ -32,14 +32,17 @@ from pytest_mlflow_tree.records import Header
 from pytest_mlflow_tree.retries import Patience, ServerUnavailable
 from pytest_mlflow_tree.sessionbuilder import SessionBuilder
 from pytest_mlflow_tree.status import Status
+from pytest_mlflow_tree.stores import (
+    full_mlflow_installed,
+    missing_store_message,
+    needs_full_mlflow,
+)
 from pytest_mlflow_tree.uploader import Progress, TreeUploader
 
 # How often the status file is rewritten while records stream in.
 _STATUS_INTERVAL = 0.2
 # How often it is rewritten anyway, so that pytest sees calls waiting on a silent store.
 _HEARTBEAT = 0.5
-
-SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 # Threads uploading tests to a tracking server at once. Enough to hide the server's latency on
 # a few cores without flooding a shared server.
@@ -52,27 +55,6 @@ DEFAULT_GIVE_UP = 4.0
 
 class StoreUnavailable(Exception):
     """The tracking URI needs something this installation lacks."""
-
-
-def needs_full_mlflow(uri: str) -> bool:
-    return uri.split(":", 1)[0].split("+", 1)[0] in SQL_SCHEMES
-
-
-def full_mlflow_installed() -> bool:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        version("mlflow")
-    except PackageNotFoundError:
-        return False
-    return True
-
-
-def missing_store_message(uri: str) -> str:
-    return (
-        f"the tracking URI {uri!r} is a database store, which needs the full MLflow package "
-        "(only mlflow-skinny is installed): pip install 'pytest-mlflow-tree[local]'"
-    )
 
 
 def workers_for(uri: str, requested: int | None) -> int:
