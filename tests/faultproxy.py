@@ -42,6 +42,10 @@ class Faults:
     # Answer this share of requests with an error status instead of forwarding them.
     error_share: float = 0.0
     error_statuses: tuple[int, ...] = (500, 503)
+    # At most this many of those errors are 500s (None: no limit); the others are forwarded.
+    # The uploader takes a 500 repeated on one request as the server's final word, so an
+    # unbounded share of them can rightly fail an upload whose retries happen to line up.
+    most_500s: int | None = None
     # Close this share of connections without reading the request or answering.
     close_share: float = 0.0
     # Forward this many create_run requests, then close the connection instead of answering.
@@ -141,6 +145,15 @@ class FaultProxy:
             self._count += 1
             return self._count
 
+    def _count_error(self, status: int) -> bool:
+        """Count one injected error of ``status``; False for a 500 over ``most_500s``."""
+        with self._lock:
+            limit = self.faults.most_500s
+            if status == 500 and limit is not None and self.seen["error 500"] >= limit:
+                return False
+            self.seen[f"error {status}"] += 1
+            return True
+
     def _note(self, what: str) -> None:
         with self._lock:
             self.seen[what] += 1
@@ -223,9 +236,9 @@ class FaultProxy:
                     return
                 if targeted and _due(count, faults.error_share):
                     status = faults.error_statuses[count % len(faults.error_statuses)]
-                    proxy._note(f"error {status}")
-                    self._answer(status, [("Content-Type", "text/plain")], b"injected fault")
-                    return
+                    if proxy._count_error(status):
+                        self._answer(status, [("Content-Type", "text/plain")], b"injected fault")
+                        return
                 creating = self.path.split("?")[0].endswith(CREATE_RUN)
                 if creating and targeted and self._late(body):
                     return
