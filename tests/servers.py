@@ -62,6 +62,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def refused_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that refuses connections for as long as this lasts.
+
+    Bound without listening, so that no server started meanwhile takes it: a port that was
+    merely free a moment ago can be, by another test's server on a busy machine.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])
+
+
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The caller's environment without MLFLOW_*/PYTEST_* settings that would leak in, and
     with telemetry off: nothing started here may reach any address but 127.0.0.1."""

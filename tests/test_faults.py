@@ -336,11 +336,17 @@ def test_a_server_that_stops_answering_is_given_up_after_the_stall_bound(
     assert_recorded_once(store.tree().runs, NODEIDS)
 
 
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    with servers.refused_port() as port:
+        yield port
+
+
 def test_strict_mode_fails_a_green_session_whose_upload_failed(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, refused_port: int
 ) -> None:
     pytester.makepyfile(test_ok="def test_ok(): pass")
-    down = f"--mlflow-tree-tracking-uri=http://127.0.0.1:{servers.free_port()}"
+    down = f"--mlflow-tree-tracking-uri=http://127.0.0.1:{refused_port}"
 
     lenient = pytester.runpytest("--mlflow-tree", down)
     assert lenient.ret == pytest.ExitCode.OK
