@@ -1,4 +1,5 @@
-"""``pytest-mlflow-tree`` commands run in this process; checks of a tree recorded once."""
+"""Journals written without upload, ``pytest-mlflow-tree`` commands run in this process, and
+checks of a tree recorded once."""
 
 from __future__ import annotations
 
@@ -6,11 +7,27 @@ import contextlib
 import io
 import logging
 import os
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
 
 from pytest_mlflow_tree import cli, quiet
 
+if TYPE_CHECKING:
+    from conftest import Store
+
 _LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
+
+
+def journal_only(pytester: pytest.Pytester, store: Store) -> tuple[pytest.RunResult, Path]:
+    """Run ``pytester``'s suite for ``store``, writing only the journal: the result, the journal."""
+    journals = pytester.path / "journals"
+    result = pytester.runpytest(
+        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}"
+    )
+    (journal,) = journals.glob("*.jsonl")
+    return result, journal
 
 
 def command(*args: str) -> tuple[int, str, str]:

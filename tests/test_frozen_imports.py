@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 from conftest import Store
+from replaying import journal_only, replay
 
-from pytest_mlflow_tree import frozenimports, upload, uploadprocs
+from pytest_mlflow_tree import frozenimports, uploadprocs
 
 # Importing MLflow creates several hundred thousand objects; a process that froze none has 0.
 MANY = 100_000
@@ -26,12 +27,8 @@ TIMEOUT = 300
 
 def _journal(pytester: pytest.Pytester, store: Store) -> Path:
     pytester.makepyfile(test_few="def test_one(): pass\ndef test_two(): assert False")
-    journals = pytester.path / "journals"
-    result = pytester.runpytest(
-        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}"
-    )
+    result, journal = journal_only(pytester, store)
     result.assert_outcomes(passed=1, failed=1)
-    (journal,) = journals.glob("*.jsonl")
     return journal
 
 
@@ -98,8 +95,8 @@ def test_an_upload_in_a_process_that_goes_on_freezes_nothing(
 ) -> None:
     journal = _journal(pytester, store)
     frozen = gc.get_freeze_count()
-    status = upload.run(journal)
-    assert status.done, status
+    code, _, err = replay(str(journal))
+    assert code == 0, err
     assert gc.isenabled()
     assert gc.get_freeze_count() == frozen
 

@@ -20,13 +20,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from conftest import BOTH_STORES, Record, Store, Tree
-from replaying import assert_recorded_once, replay
+from replaying import assert_recorded_once, journal_only, replay
 
 from pytest_mlflow_tree import uploadprocs
 from pytest_mlflow_tree.status import Status
+
+T = TypeVar("T")
 
 MODULES = 4
 TESTS_PER_MODULE = 80
@@ -102,12 +105,8 @@ def _assert_whole(tree: Tree, per_module: int) -> None:
 def _journal_only(pytester: pytest.Pytester, store: Store) -> Path:
     """Run the worker tests' suite writing only its journal; return the journal."""
     _suite(pytester, SQLITE_PER_MODULE)
-    journals = pytester.path / "journals"
-    result = pytester.runpytest(
-        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}"
-    )
+    result, journal = journal_only(pytester, store)
     result.assert_outcomes(passed=MODULES * SQLITE_PER_MODULE - 1, failed=1)
-    (journal,) = journals.glob("*.jsonl")
     return journal
 
 
@@ -220,12 +219,14 @@ def pytest_collection_finish(session):
 """
 
 
-def _wait_until(found: Callable[[], object], what: str, seconds: float = 120) -> None:
+def _wait_until(found: Callable[[], T | None], what: str, seconds: float = 120) -> T:
+    """What ``found`` returns once it is something (not None, empty or zero)."""
     deadline = time.monotonic() + seconds
-    while not found():
+    while not (value := found()):
         if time.monotonic() > deadline:
             pytest.fail(f"gave up waiting for {what} after {seconds} s")
         time.sleep(0.05)
+    return value
 
 
 def _forkserver_below(pid: int) -> int | None:
@@ -276,9 +277,7 @@ def test_workers_wanted_only_later_come_from_a_forkserver_and_record_every_test_
         with contextlib.closing(sqlite3.connect(store.path, timeout=60)) as held:
             held.execute("BEGIN IMMEDIATE")
             flag.touch()
-            _wait_until(lambda: _forkserver_below(session.pid), "a forkserver")
-            forkserver = _forkserver_below(session.pid)
-            assert forkserver is not None
+            forkserver = _wait_until(lambda: _forkserver_below(session.pid), "a forkserver")
             held.execute("ROLLBACK")
         # Forking is only safe from one thread: when the forkserver forks the workers, NumPy's
         # and PyArrow's threads must not have started in it.
