@@ -2,9 +2,10 @@
 
 MLflow's SQL store spends its time in Python (SQLAlchemy sessions and statements), under one
 GIL per process. Threads do not help there, but two processes do: each keeps one core busy,
-and SQLite in WAL mode lets one write while the other prepares its next transaction (MLflow
-sets a 20 s busy timeout on every connection, so they wait for each other's commits instead of
-failing). Three writer processes were slower than two on two cores.
+and SQLite in WAL mode lets one write while the other prepares its next transaction. They take
+turns at writing, handed over at each commit (see ``writeturns``); SQLite's own lock, with the
+20 s busy timeout MLflow sets, still keeps them safe. Three writer processes were slower than
+two on two cores.
 
 Workers must be forked from a process that has imported MLflow (spawning each would pay the
 import in each), and forking is only safe from a process that runs one thread. When tests
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pytest_mlflow_tree import writeturns
 from pytest_mlflow_tree.limits import Limits
 from pytest_mlflow_tree.records import Header, RunRecord
 
@@ -152,7 +154,7 @@ class SessionSetup:
     files_root: Path | None
 
 
-def _init_worker(setup: WorkerSetup) -> None:
+def _init_worker(setup: WorkerSetup, turn: writeturns.Turn) -> None:
     # What the forkserver or the uploader imported lives as long as this worker: out of its
     # collections, so that they neither scan it nor copy its pages (see ``frozenimports``).
     gc.freeze()
@@ -170,6 +172,8 @@ def _init_worker(setup: WorkerSetup) -> None:
 
     quiet.silence_loggers()
     sqlite_tuning.relax_sync_on_connect()
+    _worker["turns"] = writeturns.WriteTurns(turn)
+    _worker["turns"].install()
     _worker["patience"] = Patience(
         setup.give_up, store=setup.store, keep_trying=follows(setup.follow_pid)
     )
@@ -292,7 +296,7 @@ class WorkerPool:
     def _new_executor(self, method: str) -> ProcessPoolExecutor:
         context = multiprocessing.get_context(method)
         return ProcessPoolExecutor(
-            PROCESSES, context, initializer=_init_worker, initargs=(self._setup,)
+            PROCESSES, context, initializer=_init_worker, initargs=(self._setup, context.Lock())
         )
 
     def _start(self, start_them: Callable[[], None]) -> None:
