@@ -21,6 +21,7 @@ def _replay(args: argparse.Namespace) -> int:
         experiment=args.experiment,
         on_progress=show,
         parent=args.parent,
+        sql_writer="public" if args.public_client else "auto",
     )
     print("\r", end="", file=sys.stderr)
     if not status.done:
@@ -59,6 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RUN_ID",
         help="attach the session run under this run instead of the one recorded "
         "(--mlflow-tree-parent); an empty value attaches it to none",
+    )
+    replay.add_argument(
+        "--public-client",
+        action="store_true",
+        help="write to a SQL store with MLflow's public client, one run at a time, instead of "
+        f"in batches (also ${upload.SQL_WRITER_ENV}=public)",
     )
     readcommands.add_parsers(commands)
     args = parser.parse_args(argv)

@@ -95,12 +95,13 @@ def follow(
     path: Path,
     keep_waiting: Callable[[], bool],
     poll_seconds: float = 0.02,
-    on_line: Callable[[int], None] | None = None,
+    on_idle: Callable[[], None] | None = None,
 ) -> Iterator[Record]:
     """Yield records as they are appended, until an ``end`` record or ``keep_waiting()`` is false.
 
     A last line without its newline is a record still being written (or cut off by a crash):
-    it is held back until completed. ``on_line`` is told the size in bytes of each line read.
+    it is held back until completed. ``on_idle`` is called whenever no new record is there yet,
+    before waiting for one.
     """
     with path.open("r", encoding="utf-8") as file:
         pending = ""
@@ -115,8 +116,6 @@ def follow(
                 if not pending.endswith("\n"):
                     continue
                 line, pending = pending, ""
-                if on_line is not None:
-                    on_line(len(line.encode("utf-8", "surrogateescape")))
                 if not line.strip():
                     continue
                 line_number += 1
@@ -133,6 +132,8 @@ def follow(
                 continue
             if last_pass:
                 return
+            if on_idle is not None:
+                on_idle()
             if not keep_waiting():
                 last_pass = True
                 continue

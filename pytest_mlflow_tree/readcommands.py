@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_mlflow_tree import quiet, sqlite_tuning
+from pytest_mlflow_tree import quiet, sqlitepath
 from pytest_mlflow_tree.defaults import DEFAULT_TRACKING_URI
 
 COMMANDS = ("show", "diff", "flaky")
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     uri = uri or DEFAULT_TRACKING_URI
-    database = sqlite_tuning.sqlite_path(uri)
+    database = sqlitepath.sqlite_path(uri)
     if database is not None and not database.exists():
         # MLflow would create an empty database here: say what is wrong instead.
         return _fail(f"no MLflow database at {database} (--tracking-uri)")

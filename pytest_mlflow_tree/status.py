@@ -13,10 +13,8 @@ class Status:
     applied: int = 0
     # Tests uploaded by the thread pool (see TreeUploader).
     pooled: int = 0
-    # Worker processes the uploader started to write tests (a local SQLite store), and what
-    # they were forked from: "uploader" (started early) or "forkserver" (see uploadprocs).
-    processes: int = 0
-    workers_from: str | None = None
+    # How a SQL store was written: "batched" (see sqlwriter) or "public" (MLflow's client).
+    writer: str | None = None
     session_run_id: str | None = None
     experiment_id: str | None = None
     # The tracking URI the upload went to, credentials removed.

@@ -16,16 +16,9 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from pytest_mlflow_tree import (
-    frozenimports,
-    journal,
-    quiet,
-    redact,
-    retries,
-    sqlite_tuning,
-    uploadprocs,
-)
+from pytest_mlflow_tree import journal, quiet, redact, retries
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
@@ -57,14 +50,16 @@ class StoreUnavailable(Exception):
     """The tracking URI needs something this installation lacks."""
 
 
+# Set to "public" to write to a SQL store through MLflow's public client, not in batches.
+SQL_WRITER_ENV = "PYTEST_MLFLOW_TREE_SQL_WRITER"
+SQL_WRITERS = ("auto", "public")
+
+
 def workers_for(uri: str, requested: int | None) -> int:
     """How many threads upload tests at once.
 
     A server gains from threads that hide its latency. A database store does not: MLflow's
-    client spends its time in Python under one GIL. A local SQLite store gains from processes
-    instead (two writer processes measured about 1.5 times as fast as one: SQLite in WAL mode
-    lets one prepare its next transaction while the other commits), which ``uploadprocs``
-    starts once enough tests wait.
+    client spends its time in Python under one GIL, and the batched writer needs none.
     """
     if requested is not None:
         return max(1, requested)
@@ -97,11 +92,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _worker_pool(
-    uri: str, store: str, give_up: float, follow_pid: int | None, backlog: uploadprocs.Backlog
-) -> uploadprocs.WorkerPool:
-    setup = uploadprocs.WorkerSetup(uri, store, give_up, follow_pid, os.getpid())
-    return uploadprocs.WorkerPool(setup, backlog)
+def choose_writer(client: Any, uri: str, requested: str) -> tuple[bool, str | None]:
+    """(whether to write in batches, why not when a SQL store is written another way)."""
+    from pytest_mlflow_tree import sqlwriter
+
+    if not needs_full_mlflow(uri):
+        return False, None
+    if requested == "public":
+        return False, "asked for (--public-client or $" + SQL_WRITER_ENV + "=public)"
+    store = sqlwriter.sql_store(client)
+    if store is None:
+        return False, "the tracking store is not MLflow's SQL store"
+    return (False, problem) if (problem := sqlwriter.schema_problem(store.engine)) else (True, None)
 
 
 def run(
@@ -115,16 +117,14 @@ def run(
     log_traceback: bool = False,
     parent: str | None = None,
     give_up: float = DEFAULT_GIVE_UP,
-    own_process: bool = False,
+    sql_writer: str = "auto",
 ) -> Status:
     """Upload one journal; return the final status. Raises nothing: errors land in the status.
 
     ``log_traceback`` prints unexpected errors' tracebacks to stderr: the uploader process's
     stderr is its log file, while the replay command shows the user one line instead.
-    ``own_process``: this process is the uploader's own. It has opened no database connection
-    before, so SQLite worker processes may be forked from it (see ``uploadprocs``); a process
-    that has may not fork them, whatever it holds would be shared. And it does nothing else, so
-    MLflow's modules may be frozen out of garbage collection (see ``frozenimports``).
+    ``sql_writer``: "public" writes to a SQL store through MLflow's public client rather than
+    in batches (see ``sqlwriter``); so does ``$PYTEST_MLFLOW_TREE_SQL_WRITER=public``.
     """
     status = Status()
     last_write = 0.0
@@ -150,8 +150,6 @@ def run(
     def report(progress: Progress, force: bool = False) -> None:
         status.applied = progress.applied
         status.pooled = progress.pooled
-        status.processes = progress.processes
-        status.workers_from = progress.workers_from
         status.session_run_id = progress.session_run_id
         status.experiment_id = progress.experiment_id
         write_status(force)
@@ -174,11 +172,13 @@ def run(
 
     beating = threading.Thread(target=heartbeat, name="mlflow-tree-heartbeat", daemon=True)
     uploader: TreeUploader | None = None
-    processes: uploadprocs.WorkerPool | None = None
+
+    def idle() -> None:
+        if uploader is not None:
+            uploader.idle()
 
     try:
-        backlog = uploadprocs.Backlog(path)
-        records = journal.follow(path, keep_waiting, on_line=backlog.line_read)
+        records = journal.follow(path, keep_waiting, on_idle=idle)
         first = next(records, None)
         if first is None:
             raise journal.JournalError(f"{path} is empty")
@@ -192,46 +192,21 @@ def run(
         store = f"the tracking store {redact.url(uri)}"
         retries.check_listening(uri, store)
         quiet.apply_to_process()
-        database = sqlite_tuning.sqlite_path(uri)
-        processes_wanted = database is not None and workers is None and uploadprocs.available()
-        if database is not None:
-            sqlite_tuning.enable_wal(database)
-        # Workers forked early open the database together with this process: only one that
-        # MLflow has created already, never a new one that this process must create first.
-        fork_early = (
-            processes_wanted
-            and own_process
-            and database is not None
-            and sqlite_tuning.created_by_mlflow(database)
-        )
-        if processes_wanted and not fork_early:
-            # Started with MLflow's environment defaults set: the workers inherit them.
-            uploadprocs.warm_up_when_needed(backlog, stopped)
-        if fork_early:
-            # Before MLflow's imports, which would start threads: the workers may be forked
-            # from this process.
-            from pytest_mlflow_tree import onethread  # noqa: F401
-        with frozenimports.frozen_imports() if own_process else contextlib.nullcontext():
-            from mlflow.tracking import MlflowClient
+        from mlflow.tracking import MlflowClient
 
-            from pytest_mlflow_tree.limits import Limits
-
-            if needs_full_mlflow(uri):
-                # Here rather than at the first call: the workers forked from this process
-                # share the store's code, and what is imported here is frozen.
-                import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+        from pytest_mlflow_tree.limits import Limits
 
         quiet.silence_loggers()
-        if processes_wanted:
-            processes = _worker_pool(uri, store, give_up, follow_pid, backlog)
-            if fork_early and not (processes.wanted() and processes.fork_now()):
-                uploadprocs.warm_up_when_needed(backlog, stopped)
-        if database is not None:
-            sqlite_tuning.relax_sync_on_connect()
         client = MlflowClient(tracking_uri=uri)
         builder = SessionBuilder(header, uri)
         limits = Limits.from_mlflow()
         patience = Patience(give_up, store=store, keep_trying=keep_waiting, on_answer=answered)
+        requested = sql_writer if sql_writer != "auto" else os.environ.get(SQL_WRITER_ENV, "auto")
+        batched, why_not = patience.call(choose_writer, client, uri, requested)
+        if needs_full_mlflow(uri):
+            status.writer = "batched" if batched else "public"
+        if why_not is not None:
+            print(f"pytest-mlflow-tree: writing with MLflow's client: {why_not}", file=sys.stderr)
         uploader = TreeUploader(
             client,
             header,
@@ -242,7 +217,7 @@ def run(
             files_root=path.parent,
             patience=patience,
             on_run=builder.ran,
-            processes=processes,
+            batched=batched,
         )
         # MLflow is imported: from now on, the store's silence counts (see reporter._Stall).
         status.ready_at = time.time()
@@ -279,9 +254,6 @@ def run(
             # MLflow's messages name the request's URL, credentials included.
             sys.stderr.write(redact.url(traceback.format_exc()))
     stopped.set()
-    if processes is not None:
-        # Made here, ended here: also when the upload failed before it sent them a test.
-        processes.shutdown()
     if beating.is_alive():
         beating.join(timeout=5)
     if uploader is not None:
@@ -314,7 +286,6 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_traceback=True,
         give_up=args.give_up,
-        own_process=True,
     )
     return 0 if status.done else 1
 
@@ -322,8 +293,8 @@ def main(argv: list[str] | None = None) -> int:
 def _exit_now(code: int) -> None:
     """End the process without tearing down the interpreter.
 
-    Everything is written by now: MLflow's calls are committed, the status file is written, the
-    worker processes have ended. Tearing down MLflow's modules would take another half second or
+    Everything is written by now: MLflow's calls are committed, the status file is written.
+    Tearing down MLflow's modules would take another half second or
     more, which pytest waits for at the end of every session.
     """
     for stream in (sys.stdout, sys.stderr):

@@ -10,7 +10,6 @@ anything the uploader looks up the runs an earlier upload of the same session ma
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import itertools
 import threading
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pytest_mlflow_tree import anchor, duplicates, resume, shards, testvalues, uploadprocs
+from pytest_mlflow_tree import anchor, duplicates, resume, shards, testvalues
 from pytest_mlflow_tree.limits import FULL_VALUES_ARTIFACT, Limits, fit, valid_text
 from pytest_mlflow_tree.records import (
     SESSION_KEY,
@@ -62,11 +61,8 @@ class _Known:
 @dataclass
 class Progress:
     applied: int = 0
-    # Tests uploaded by the thread pool or the worker processes rather than inline.
+    # Tests uploaded by the thread pool rather than inline.
     pooled: int = 0
-    # Worker processes started, and what they were forked from (see uploadprocs).
-    processes: int = 0
-    workers_from: str | None = None
     session_run_id: str | None = None
     experiment_id: str | None = None
 
@@ -77,8 +73,8 @@ class TreeUploader:
     Session and module runs are written inline, in journal order, so a parent always exists
     before its children. Tests, independent of each other once their module run exists, go to
     a bounded pool of threads when ``workers`` > 1: against a tracking server they hide its
-    latency. With ``processes`` (a local SQLite store) they go to worker processes instead,
-    once enough tests wait (see ``uploadprocs``); the caller made them and ends them.
+    latency. With ``batched`` (a SQL store whose schema the batched writer knows) every write
+    is collected and committed a batch at a time instead (see ``sqlwriter``).
     """
 
     def __init__(
@@ -92,7 +88,7 @@ class TreeUploader:
         files_root: Path | None = None,
         patience: Patience | None = None,
         on_run: Callable[[str, str], None] | None = None,
-        processes: uploadprocs.WorkerPool | None = None,
+        batched: bool = False,
     ) -> None:
         self._client = client
         self._files_root = files_root
@@ -118,10 +114,9 @@ class TreeUploader:
         self.progress = Progress()
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
-        self._procs = processes
+        self._batched = batched
         # Bounded: the journal may hold far more tests than fit in memory as futures.
-        concurrency = max(workers, uploadprocs.PROCESSES if processes else 1)
-        self._slots = threading.BoundedSemaphore(concurrency * 4)
+        self._slots = threading.BoundedSemaphore(workers * 4)
         self._pending: set[Future[Any]] = set()
         self._error: BaseException | None = None
         self._shard: shards.Shard | None = None
@@ -135,25 +130,24 @@ class TreeUploader:
         experiment_id = self._anchor.experiment_id or self._experiment_id()
         self.progress.experiment_id = experiment_id
         self._known = self._earlier_runs(experiment_id)
-        self._writer = RunWriter(
-            self._client, self._header, self._limits, experiment_id, self._known, self._patience
-        )
+        self._writer = self._make_writer(experiment_id)
         self._writer.files_root = self._files_root
         self._writer.root_run_id = self._anchor.root_run_id
         if self._anchor.resumed_run_id:
             self._writer.resumed_by = self._journal_uuid
-        if self._procs is not None:
-            self._procs.configure(
-                uploadprocs.SessionSetup(
-                    header=self._header,
-                    limits=self._limits,
-                    experiment_id=experiment_id,
-                    resumed_by=self._writer.resumed_by,
-                    files_root=self._files_root,
-                )
-            )
-            # Forked before this start, the workers may already run.
-            self._count_processes(self._procs)
+
+    def _make_writer(self, experiment_id: str) -> RunWriter:
+        args = (self._client, self._header, self._limits, experiment_id, self._known)
+        if not self._batched:
+            return RunWriter(*args, self._patience)
+        from pytest_mlflow_tree.sqlwriter import BatchedSqlWriter
+
+        return BatchedSqlWriter(*args, self._patience, on_commit=self._applied)
+
+    def idle(self) -> None:
+        """The journal has no new record yet: write what waits, if it has waited long enough."""
+        if self._writer is not None and self._writer.due():
+            self._writer.flush()
 
     @property
     def _resuming(self) -> bool:
@@ -240,6 +234,7 @@ class TreeUploader:
                 self.apply(record)
             self._drain()
             self.finish()
+            self._drain()
             # Copies come from lost answers: of this upload, or of an earlier one continued.
             if self._known or self.writer.unsure_until:
                 self._remove_duplicates()
@@ -259,7 +254,17 @@ class TreeUploader:
             self._open_run(record)  # type: ignore[arg-type]
         elif kind == "close":
             self._close_run(record)  # type: ignore[arg-type]
-        self._applied()
+        self._record_done()
+
+    def _record_done(self) -> None:
+        """One record is written, or, with a batched writer, collected for the next batch."""
+        if not self._batched:
+            self._applied()
+            return
+        writer: Any = self.writer
+        writer.record_done()
+        if writer.due():
+            writer.flush()
 
     def finish(self) -> None:
         """Terminate runs the journal opened but never closed: the session was cut off."""
@@ -364,9 +369,9 @@ class TreeUploader:
 
     # -- concurrency ---------------------------------------------------------------------------
 
-    def _applied(self, pooled: bool = False) -> None:
+    def _applied(self, count: int = 1, pooled: bool = False) -> None:
         with self._lock:
-            self.progress.applied += 1
+            self.progress.applied += count
             self.progress.pooled += pooled
             if self._on_progress is not None:
                 self._on_progress(self.progress)
@@ -383,18 +388,10 @@ class TreeUploader:
         ):
             # Re-run in a resumed session: a new run replaces the recorded one.
             known = _Known(run_id=known.run_id, done=False, replace=True)
-        procs = self._worker_processes()
-        if procs is not None:
-            self._slots.acquire()
-            sent = procs.submit(record, parent_id, known, self.writer.root_run_id)
-            with self._lock:
-                self._pending.add(sent)
-            sent.add_done_callback(functools.partial(self._done_in_process, record["key"]))
-            return
         pool = self._get_pool()
         if pool is None:
             self._upload_test(record, parent_id, known)
-            self._applied()
+            self._record_done()
             return
         self._slots.acquire()
         future = pool.submit(self._upload_test, record, parent_id, known)
@@ -409,34 +406,9 @@ class TreeUploader:
 
     def _get_pool(self) -> ThreadPoolExecutor | None:
         """The pool to send a test to, or ``None`` to upload it here and now."""
-        if self._pool is None and self._workers > 1:
+        if self._pool is None and self._workers > 1 and not self._batched:
             self._pool = ThreadPoolExecutor(self._workers, "mlflow-tree-upload")
         return self._pool
-
-    def _worker_processes(self) -> uploadprocs.WorkerPool | None:
-        """The worker processes to send a test to, once they run; started when wanted."""
-        procs = self._procs
-        if procs is None:
-            return None
-        if procs.wanted():
-            procs.start()
-            self._count_processes(procs)
-        return procs if procs.executor is not None else None
-
-    def _count_processes(self, procs: uploadprocs.WorkerPool) -> None:
-        if procs.started:
-            self.progress.processes = uploadprocs.PROCESSES
-            self.progress.workers_from = procs.forked_from
-
-    def _done_in_process(self, key: str, future: Future[tuple[str, float]]) -> None:
-        if future.exception() is None:
-            run_id, unsure_until = future.result()
-            self.writer.unsure(unsure_until)
-            # The store answered the worker: pytest's wait must not take the upload for stalled.
-            self._patience.answer()
-            if self._on_run is not None:
-                self._on_run(key, run_id)
-        self._done(future)
 
     def _done(self, future: Future[Any]) -> None:
         self._slots.release()
@@ -456,6 +428,7 @@ class TreeUploader:
                 break
             wait(pending)
         self._raise_worker_error()
+        self.writer.flush()
 
     def _raise_worker_error(self) -> None:
         if self._error is not None:
@@ -597,16 +570,11 @@ class RunWriter:
             metrics=frozenset(run.data.metrics),
         )
 
-    def log(
-        self,
-        run_id: str,
-        data: RunData,
-        changed: dict[str, dict[str, str]],
-        timestamp: int,
-        write_changed: bool = False,
-    ) -> None:
-        from mlflow.entities import Metric, Param, RunTag
-
+    def fitted(
+        self, run_id: str, data: RunData, changed: dict[str, dict[str, str]], timestamp: int
+    ) -> tuple[dict[str, str], dict[str, str], list[tuple[str, float, int, int]]]:
+        """Params, tags and metrics (key, value, timestamp, step) of ``data`` as MLflow takes
+        them; what had to change is added to ``changed``."""
         known = self._known_by_run.get(run_id)
         params = data.get("params", {})
         metrics = data.get("metrics", {})
@@ -618,11 +586,24 @@ class RunWriter:
         fitted = fit(self._limits, params=params, tags=data.get("tags", {}), metrics=metrics)
         for kind, values in fitted.changed.items():
             changed.setdefault(kind, {}).update(values)
-        metric_list = [Metric(k, v, timestamp, 0) for k, v in fitted.metrics.items()]
-        steps = testvalues.step_metrics(self._limits, data.get("metric_steps", []), changed)
-        metric_list += [Metric(*entry) for entry in steps]
-        param_list = [Param(k, v) for k, v in fitted.params.items()]
-        tag_list = [RunTag(k, v) for k, v in fitted.tags.items()]
+        metric_list = [(k, v, timestamp, 0) for k, v in fitted.metrics.items()]
+        metric_list += testvalues.step_metrics(self._limits, data.get("metric_steps", []), changed)
+        return fitted.params, fitted.tags, metric_list
+
+    def log(
+        self,
+        run_id: str,
+        data: RunData,
+        changed: dict[str, dict[str, str]],
+        timestamp: int,
+        write_changed: bool = False,
+    ) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        params, tags, metrics = self.fitted(run_id, data, changed, timestamp)
+        metric_list = [Metric(*entry) for entry in metrics]
+        param_list = [Param(k, v) for k, v in params.items()]
+        tag_list = [RunTag(k, v) for k, v in tags.items()]
         per_batch = self._limits.params_tags_per_batch
         while metric_list or param_list or tag_list:
             batch_params = param_list[:per_batch]
@@ -646,6 +627,13 @@ class RunWriter:
             self._patience.call(self._client.log_artifacts, run_id, str(files))
         if changed and write_changed:
             self._patience.call(self._client.log_dict, run_id, changed, FULL_VALUES_ARTIFACT)
+
+    # The public client writes each call at once; a batched writer collects them (sqlwriter).
+    def due(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        """Write what was collected."""
 
 
 # SQLite answers "database is locked" when two writers' transactions meet in a way its busy
