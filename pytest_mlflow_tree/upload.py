@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_mlflow_tree import journal, quiet, redact, retries
+from pytest_mlflow_tree import journal, quiet, redact, retries, sqlitepath
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
@@ -241,6 +241,9 @@ def run(
         ):
             if problem is not None:
                 print(f"pytest-mlflow-tree: {problem}", file=sys.stderr)
+        database = sqlitepath.sqlite_path(uri)
+        if database is not None:
+            sqlitepath.fold_in_wal(database)
         status.done = True
     except (journal.JournalError, StoreUnavailable, ServerUnavailable) as exc:
         status.error = redact.url(str(exc))
