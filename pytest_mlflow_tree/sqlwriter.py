@@ -71,9 +71,14 @@ FILLED: dict[str, tuple[str, ...]] = {
 }
 
 
-def run_id_for(session_uuid: str, key_hash: str) -> str:
-    """The id of a session's run: the same for every upload of the same journal."""
-    return uuid.uuid5(_RUN_IDS, f"{session_uuid}/{key_hash}").hex
+def run_id_for(experiment: str, session_uuid: str, key_hash: str) -> str:
+    """The id of a session's run in an experiment: the same for every upload of the journal.
+
+    ``experiment`` tells experiments apart, also those of different stores: the same journal
+    uploaded elsewhere must not meet ids already taken (MLflow also caches artifact
+    repositories per run id in a process).
+    """
+    return uuid.uuid5(_RUN_IDS, f"{experiment}/{session_uuid}/{key_hash}").hex
 
 
 def schema_problem(engine: Any) -> str | None:
@@ -148,6 +153,8 @@ class BatchedSqlWriter(RunWriter):
         self._models = models
         experiment = self._patience.call(client.get_experiment, experiment_id)
         self._artifact_root = str(experiment.artifact_location)
+        created = getattr(experiment, "creation_time", None)
+        self._id_space = f"{experiment_id}/{created}/{self._artifact_root}"
         self._on_commit = on_commit
         self._clock = clock
         self._batch: dict[str, _Run] = {}
@@ -164,7 +171,9 @@ class BatchedSqlWriter(RunWriter):
         from pytest_mlflow_tree.limits import fit, valid_text
 
         fitted = fit(self._limits, tags=self.tags(record, parent_id))
-        run_id = run_id_for(self._header["session_uuid"], fitted.tags["pytest.run_key"])
+        run_id = run_id_for(
+            self._id_space, self._header["session_uuid"], fitted.tags["pytest.run_key"]
+        )
         name = valid_text(record["name"], self._limits.run_name_length)
         tags = {"mlflow.runName": name, **fitted.tags}
         pending = self._pending(run_id)
@@ -215,9 +224,22 @@ class BatchedSqlWriter(RunWriter):
     def upload_test(self, record: RunRecord, parent_id: str, known: _Known | None) -> str:
         if (known is not None and known.replace) or (known is None and record.get("live_run_id")):
             # The store must answer first (the run to replace, the run a test made): the batch
-            # before it goes first, so that its parents are there.
+            # before it goes first, so that its parents are there. The new run gets a random
+            # id: the one derived from its key may be the replaced run's.
             self.flush()
+            return self._public().upload_test(record, parent_id, known)
         return super().upload_test(record, parent_id, known)
+
+    def _public(self) -> RunWriter:
+        """A writer with MLflow's public client, in the same place of the same session."""
+        public = RunWriter(
+            self._client, self._header, self._limits, self.experiment_id, None, self._patience
+        )
+        public.root_run_id = self.root_run_id
+        public.resumed_by = self.resumed_by
+        public.files_root = self.files_root
+        public._known_by_run = self._known_by_run
+        return public
 
     def record_done(self) -> None:
         """A journal record whose writes are in the batch (or needed none)."""
