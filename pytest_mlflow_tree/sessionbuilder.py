@@ -11,11 +11,12 @@ builder when the upload is done.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterable, Iterator
-from typing import cast
+from typing import Any, cast
 
-from pytest_mlflow_tree.readback import DURATION_METRICS, Module, Session, Test
+from pytest_mlflow_tree.readback import Module, Session, Test
 from pytest_mlflow_tree.records import (
     FAILURE_ARTIFACT,
     SESSION_KEY,
@@ -55,6 +56,9 @@ class SessionBuilder:
         self._tests: dict[str, Test] = {}
         self._run_ids: dict[str, str] = {}
         self._lock = threading.Lock()
+        # Shared by the tests that have no params, and as their metrics and tags: the report
+        # reads a test's duration, outcome and params only.
+        self._nothing: dict[str, Any] = {}
 
     def watch(self, records: Iterable[Record]) -> Iterator[Record]:
         for record in records:
@@ -69,7 +73,11 @@ class SessionBuilder:
 
     def ran(self, key: str, run_id: str) -> None:
         with self._lock:
-            self._run_ids[key] = run_id
+            test = self._tests.get(key)
+            if test is None:
+                self._run_ids[key] = run_id
+            else:
+                test.run_id = run_id
 
     def session(self, experiment_id: str | None, killed: bool = False) -> Session | None:
         """The session seen, with run ids; None when the journal opened no session."""
@@ -87,8 +95,6 @@ class SessionBuilder:
             if module.status == "RUNNING":
                 module.status = "KILLED"
             module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
-        for key, test in self._tests.items():
-            test.run_id = self._run_ids.get(key)
         session.modules = sorted(self._modules.values(), key=lambda m: (_start(m), m.path))
         return session
 
@@ -130,29 +136,36 @@ class SessionBuilder:
         target.tags.update(record.get("tags", {}))
 
     def _test(self, record: RunRecord) -> None:
+        # Lean: one string shared wherever the same text recurs, no dict per test it can do
+        # without. A session may have tens of thousands of tests.
         tags = record.get("tags", {})
         metrics = record.get("metrics", {})
-        nodeid = tags.get("pytest.nodeid", record["key"])
+        key = record["key"]
+        params = record.get("params")
+        nodeid = tags.get("pytest.nodeid", key)
+        nodeid = key if nodeid == key else nodeid
         failure = record.get("artifacts", {}).get(FAILURE_ARTIFACT)
         excerpt = failure_lines(failure) if failure else None
+        parent = record["parent"]
+        module = self._modules.get(parent) if parent else None
+        path = module_of(nodeid)
+        if module is None:
+            module = self._modules.setdefault(path, Module(path, None, "FINISHED"))
         test = Test(
             nodeid=nodeid,
             name=record["name"],
-            module=module_of(nodeid),
-            outcome=tags.get("pytest.outcome", "unknown"),
-            status=record["status"],
+            module=module.path if module.path == path else path,
+            outcome=sys.intern(tags.get("pytest.outcome", "unknown")),
+            status=sys.intern(record["status"]),
             duration=metrics.get("duration"),
             start=record["start"],
             end=record["end"],
-            params=dict(record.get("params", {})),
-            metrics={k: v for k, v in metrics.items() if k in DURATION_METRICS},
+            params={sys.intern(k): v for k, v in params.items()} if params else self._nothing,
+            metrics=self._nothing,
+            tags=self._nothing,
             _load_failure=(lambda _run_id: excerpt) if excerpt else None,
         )
-        self._tests[record["key"]] = test
-        parent = record["parent"]
-        module = self._modules.get(parent) if parent else None
-        if module is None:
-            module = self._modules.setdefault(test.module, Module(test.module, None, "FINISHED"))
+        self._tests[key] = test
         module.tests.append(test)
 
 
