@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_mlflow_tree import journal, quiet, redact, retries, sqlitepath
+from pytest_mlflow_tree import dbcheck, journal, quiet, redact, retries, sqlitepath
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
@@ -192,6 +192,8 @@ def run(
         store = f"the tracking store {redact.url(uri)}"
         retries.check_listening(uri, store)
         quiet.apply_to_process()
+        if needs_full_mlflow(uri):
+            dbcheck.check(uri, store, Patience(give_up, store=store, keep_trying=keep_waiting))
         from mlflow.tracking import MlflowClient
 
         from pytest_mlflow_tree.limits import Limits
@@ -245,7 +247,12 @@ def run(
         if database is not None:
             sqlitepath.fold_in_wal(database)
         status.done = True
-    except (journal.JournalError, StoreUnavailable, ServerUnavailable) as exc:
+    except (
+        journal.JournalError,
+        StoreUnavailable,
+        ServerUnavailable,
+        dbcheck.DatabaseUnusable,
+    ) as exc:
         status.error = redact.url(str(exc))
     except AnchorError as exc:
         status.error = (
