@@ -141,18 +141,6 @@ def _status_kb(pid: int, field_name: str) -> int | None:
     return None
 
 
-def _pss_kb(pid: int) -> int | None:
-    """The process's proportional set size: a page shared by N processes counts 1/N in each."""
-    try:
-        text = Path(f"/proc/{pid}/smaps_rollup").read_text(encoding="ascii")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1])
-    return None
-
-
 def _cmdline(pid: int) -> list[str]:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -167,25 +155,14 @@ class PeakRss:
 
     ``peak_kb`` is the largest VmHWM (the kernel's own high-water mark of a process's RSS) of a
     matching process: a running maximum, so polling every ``interval`` misses at most what grows
-    in the process's last ``interval``. ``child_peak_kb`` is the same for its descendants
-    (worker processes), one at a time.
-
-    ``tree_peak_kb`` is the largest sum of the current RSS of a matching process and all its
-    descendants seen at one poll, and ``tree_peak_pss_kb`` the same for PSS: sampled, so a short
-    spike between two polls can be missed. Processes forked from one parent share its pages,
-    which the RSS sum counts in each (an upper bound) and the PSS sum splits among them. The PSS
-    sum rises as the children write to shared pages and the kernel copies them (in Python, even
-    reading an object writes its reference count), so it can grow while no process grows.
+    in the process's last ``interval``. Once a process matched, only its own status is read: a
+    scan of ``/proc`` costs milliseconds, which would add to the wall times measured meanwhile.
     """
 
     needles: tuple[str, ...]
     interval: float = 0.2
     peak_kb: int = 0
-    child_peak_kb: int = 0
-    tree_peak_kb: int = 0
-    tree_peak_pss_kb: int = 0
     pids: set[int] = field(default_factory=set)
-    descendants: set[int] = field(default_factory=set)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -206,39 +183,14 @@ class PeakRss:
     def _poll(self) -> None:
         # Ends when __exit__ sets the event; the measured command has its own timeout.
         while not self._stop.wait(self.interval):
-            parents: dict[int, int] = {}
-            for entry in os.scandir("/proc"):
-                if entry.name.isdigit():
-                    stat = _stat(int(entry.name))
-                    if stat is not None:
-                        parents[int(entry.name)] = stat[0]
-            matching = {pid for pid in parents if pid in self.pids or self._matches(pid)}
-            # A process forked from a matching one (the uploader's workers) has its command
-            # line: it is a descendant, not another root.
-            roots = [pid for pid in matching if parents[pid] not in matching]
-            tree = set(roots)
-            # Descendants: bounded by the number of processes.
-            for _ in range(len(parents)):
-                grown = {pid for pid, parent in parents.items() if parent in tree} - tree
-                if not grown:
-                    break
-                tree |= grown
-            total = total_pss = 0
-            for pid in tree:
-                rss = _status_kb(pid, "VmRSS") or 0
-                total += rss
-                pss = _pss_kb(pid)
-                total_pss += rss if pss is None else pss
-                if pid not in roots:
-                    self.child_peak_kb = max(self.child_peak_kb, _status_kb(pid, "VmHWM") or 0)
-            for pid in roots:
-                peak = _status_kb(pid, "VmHWM")
-                if peak is not None:
-                    self.pids.add(pid)
-                    self.peak_kb = max(self.peak_kb, peak)
-            self.descendants |= tree - set(roots)
-            self.tree_peak_kb = max(self.tree_peak_kb, total)
-            self.tree_peak_pss_kb = max(self.tree_peak_pss_kb, total_pss)
+            if not self.pids:
+                self.pids = {
+                    int(entry.name)
+                    for entry in os.scandir("/proc")
+                    if entry.name.isdigit() and self._matches(int(entry.name))
+                }
+            for pid in self.pids:
+                self.peak_kb = max(self.peak_kb, _status_kb(pid, "VmHWM") or 0)
 
 
 # -- other load on the machine -------------------------------------------------------------------
@@ -259,7 +211,7 @@ def _machine_busy_seconds() -> float:
 
 def _own_seconds() -> float:
     # Ours: this process and every child it has reaped, with their reaped children (pytest
-    # reaps its uploader, the uploader its workers).
+    # reaps its uploader).
     import resource
 
     total = 0.0

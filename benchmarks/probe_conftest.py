@@ -4,6 +4,8 @@ It measures from inside the pytest process, the same way with and without the pl
 one JSON file (path in ``BENCH_PROBE_OUT``) when the process exits:
 
 - ``call_durations``: each test's ``call`` phase as pytest measured it;
+- ``duration_sum``: the sum of every phase's duration (setup, call, teardown) pytest reported,
+  what ``--durations`` and ``--junitxml`` show; the plugin's own hooks in those phases count in it;
 - ``mlflow_modules``: how many ``mlflow`` modules were imported at ``pytest_unconfigure``;
 - ``peak_rss_kb``: this process's own peak RSS. Not ``RUSAGE_CHILDREN`` from the outside: that
   folds in every process pytest waited for, the plugin's uploader included.
@@ -21,9 +23,11 @@ from pathlib import Path
 import pytest
 
 _data: dict[str, object] = {"call_durations": [], "mlflow_modules": None}
+_duration_sum = [0.0]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _duration_sum[0] += report.duration
     if report.when == "call":
         durations = _data["call_durations"]
         assert isinstance(durations, list)
@@ -53,6 +57,7 @@ def _write() -> None:
     out = os.environ.get("BENCH_PROBE_OUT")
     if out:
         _data["peak_rss_kb"] = _peak_rss_kb()
+        _data["duration_sum"] = _duration_sum[0]
         Path(out).write_text(json.dumps(_data), encoding="utf-8")
 
 
