@@ -47,6 +47,16 @@ def tracking_server(
 
 
 @pytest.fixture(scope="session")
+def postgres_database() -> Iterator[servers.Database]:
+    """A PostgreSQL cluster on 127.0.0.1 with an empty database, for direct database stores."""
+    reason = servers.postgres_available()
+    if reason is not None:
+        missing_service(reason)
+    with servers.postgres() as database:
+        yield database
+
+
+@pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty, fully migrated MLflow database: creating one costs seconds, copying it not."""
     from mlflow.tracking import MlflowClient

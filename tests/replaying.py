@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,20 +31,16 @@ def journal_only(pytester: pytest.Pytester, store: Store) -> tuple[pytest.RunRes
     return result, journal
 
 
-def command(*args: str) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``pytest-mlflow-tree ARGS``, run in this process.
-
-    The command owns its process: it sets MLflow's environment defaults and a logging floor.
-    Both are put back afterwards, so that later tests see this process unchanged.
-    """
+@contextlib.contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Put back what an upload or a command sets for its own process: MLflow's environment
+    defaults and the logging floor, so that later tests see this process unchanged."""
     names = {**quiet.QUIET_ENV, **quiet.FORCED_ENV}
     environment = {name: os.environ.get(name) for name in names}
     disabled = logging.root.manager.disable
     levels = {name: logging.getLogger(name).level for name in _LOGGERS}
-    out, err = io.StringIO(), io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = cli.main(list(args))
+        yield
     finally:
         for name, value in environment.items():
             if value is None:
@@ -53,6 +50,17 @@ def command(*args: str) -> tuple[int, str, str]:
         logging.disable(disabled)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
+
+
+def command(*args: str) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``pytest-mlflow-tree ARGS``, run in this process."""
+    out, err = io.StringIO(), io.StringIO()
+    with (
+        process_state_kept(),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        code = cli.main(list(args))
     return code, out.getvalue(), err.getvalue()
 
 

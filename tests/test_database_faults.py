@@ -4,12 +4,11 @@ store that works records everything."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import servers
-from conftest import Store, missing_service
+from conftest import Store
 from replaying import assert_recorded_once, replay
 
 SUITE = """
@@ -68,19 +67,10 @@ def test_a_database_server_that_refuses_connections_is_given_up_on(
     assert _journal(pytester).exists()
 
 
-@pytest.fixture(scope="module")
-def database() -> Iterator[servers.Database]:
-    reason = servers.postgres_available()
-    if reason is not None:
-        missing_service(reason)
-    with servers.postgres() as running:
-        yield running
-
-
 def test_a_database_that_does_not_exist_is_named(
-    pytester: pytest.Pytester, database: servers.Database
+    pytester: pytest.Pytester, postgres_database: servers.Database
 ) -> None:
-    uri = database.uri.rsplit("/", 1)[0] + "/no_such_database"
+    uri = postgres_database.uri.rsplit("/", 1)[0] + "/no_such_database"
     result = _recorded_into(pytester, uri)
     result.stdout.fnmatch_lines(
         ['*WARNING: the upload failed: *cannot be used: *"no_such_database" does not exist*']

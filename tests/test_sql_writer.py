@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -28,10 +26,10 @@ from typing import Any
 import pytest
 import servers
 import sqlalchemy
-from conftest import Store, missing_service
-from replaying import assert_recorded_once, replay
+from conftest import Store
+from replaying import assert_recorded_once, process_state_kept, replay
 
-from pytest_mlflow_tree import quiet, sqlwriter, upload
+from pytest_mlflow_tree import sqlwriter, upload
 from pytest_mlflow_tree.status import Status
 
 EXPERIMENT = "suite"
@@ -137,7 +135,6 @@ OPEN_TAGS = frozenset(
     {"pytest.level", "pytest.run_key", "pytest.session_uuid", "mlflow.runName", "mlflow.user"}
 )
 WRITER_ENV = "PYTEST_MLFLOW_TREE_SQL_WRITER"
-_LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
 
 
 @pytest.fixture(autouse=True)
@@ -250,33 +247,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
-    reason = servers.postgres_available()
-    if reason is not None:
-        missing_service(reason)
-    with servers.postgres() as database:
-        yield Cluster(database.uri)
-
-
-@contextlib.contextmanager
-def process_state_kept() -> Iterator[None]:
-    """Put back what an upload sets for its own process: MLflow's environment defaults and the
-    logging floor (as ``replaying.command`` does for the commands)."""
-    names = {**quiet.QUIET_ENV, **quiet.FORCED_ENV}
-    environment = {name: os.environ.get(name) for name in names}
-    disabled = logging.root.manager.disable
-    levels = {name: logging.getLogger(name).level for name in _LOGGERS}
-    try:
-        yield
-    finally:
-        for name, value in environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        logging.disable(disabled)
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+def cluster(postgres_database: servers.Database) -> Cluster:
+    return Cluster(postgres_database.uri)
 
 
 def forget_artifact_locations() -> None:
