@@ -49,6 +49,12 @@ def item_info(item: pytest.Item) -> ItemInfo:
     }
 
 
-def from_report(report: pytest.TestReport) -> ItemInfo | None:
-    info = getattr(report, REPORT_ATTRIBUTE, None)
+def take_from(report: pytest.TestReport) -> ItemInfo | None:
+    """The item's info, taken off its setup report.
+
+    pytest's terminal reporter keeps every report to the end of the session: left on them, the
+    info of tens of thousands of tests would stay alive, and every full garbage collection,
+    which lands inside some test's phase, would walk it.
+    """
+    info = report.__dict__.pop(REPORT_ATTRIBUTE, None)
     return info if isinstance(info, dict) else None  # type: ignore[return-value]

@@ -186,8 +186,9 @@ class Recorder:
             self._attempts.setdefault(self._run_key(*key), []).append(test.reports)
             test.reports = []
         test.reports.append(report)
+        info = iteminfo.take_from(report)
         if test.info is None:
-            test.info = iteminfo.from_report(report)
+            test.info = info
         if report.when == "teardown" or report.when not in _PHASES:
             if reruns.retried(test.reports):
                 self._attempts.setdefault(self._run_key(*key), []).append(test.reports)

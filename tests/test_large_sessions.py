@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from conftest import Store
 
 from pytest_mlflow_tree import readback, treeview
@@ -135,3 +136,37 @@ def test_the_reader_reads_more_runs_than_one_page_holds(store: Store) -> None:
     assert [len(m.tests) for m in session.modules] == [total // 3] * 3
     assert session.modules[0].tests[0].nodeid == "tests/test_0.py::test_0000"
     assert session.modules[2].tests[-1].nodeid == "tests/test_2.py::test_1499"
+
+
+def test_the_reports_pytest_keeps_carry_nothing_of_the_plugin_once_recorded(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    """pytest keeps every report to the end of the session: what the plugin put on one for the
+    recorder must not stay there, or a large session keeps it all alive (and every full garbage
+    collection, which lands inside some test's phase, walks it)."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_terminal_summary(terminalreporter):
+            kept = [r for reports in terminalreporter.stats.values() for r in reports]
+            left = [r.nodeid for r in kept if "mlflow_tree" in getattr(r, "__dict__", {})]
+            terminalreporter.write_line(f"reports kept: {len(kept)}, carrying item info: {left}")
+        """
+    )
+    pytester.makepyfile(
+        test_recorded="""
+        import pytest
+
+        @pytest.mark.parametrize("depth", [2, 4])
+        def test_depth(depth):
+            pass
+        """
+    )
+    result = pytester.runpytest(*store.args())
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["reports kept: 6, carrying item info: []"])
+    # What the info carried is recorded all the same.
+    tests = store.tree().tests
+    assert tests["test_recorded.py::test_depth[2]"].data.params == {"depth": "2"}
