@@ -394,13 +394,12 @@ class _Transaction:
         m, session = self._m, self._session
         keys = sorted({row["key"] for row in rows})
         columns = (m.SqlMetric.key, m.SqlMetric.timestamp, m.SqlMetric.step, m.SqlMetric.value)
-        have = set(
-            session.execute(
-                select(*columns, m.SqlMetric.is_nan).where(
-                    m.SqlMetric.run_uuid == run_id, m.SqlMetric.key.in_(keys)
-                )
-            ).all()
+        found = session.execute(
+            select(*columns, m.SqlMetric.is_nan).where(
+                m.SqlMetric.run_uuid == run_id, m.SqlMetric.key.in_(keys)
+            )
         )
+        have = {tuple(row) for row in found}
         fresh = [row for row in rows if _metric_id(row) not in have]
         self._insert(m.SqlMetric, fresh)
         latest = {
@@ -508,10 +507,9 @@ def _metric_rows(run_id: str, metrics: list[tuple[str, float, int, int]]) -> lis
     return list(rows.values())
 
 
-def _metric_id(row: Any) -> tuple[Any, ...]:
-    if isinstance(row, dict):
-        return (row["key"], row["timestamp"], row["step"], row["value"], row["is_nan"])
-    return tuple(row)
+def _metric_id(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A metric row's identity: MLflow's primary key of ``metrics`` less the run."""
+    return (row["key"], row["timestamp"], row["step"], row["value"], row["is_nan"])
 
 
 def _order(row: dict[str, Any]) -> tuple[int, int, float]:

@@ -52,7 +52,6 @@ class StoreUnavailable(Exception):
 
 # Set to "public" to write to a SQL store through MLflow's public client, not in batches.
 SQL_WRITER_ENV = "PYTEST_MLFLOW_TREE_SQL_WRITER"
-SQL_WRITERS = ("auto", "public")
 
 
 def workers_for(uri: str, requested: int | None) -> int:
