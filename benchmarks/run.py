@@ -126,6 +126,8 @@ class Bench:
         self._stack = stack
         self._template: Path | None = None
         self._server: servers.TrackingServer | None = None
+        # How many benchmarks asked for the server: the first finds it as freshly started.
+        self.server_uses = 0
         self._suites: dict[str, Path] = {}
         self._counter = 0
         # Peak RSS (kB) of the uploader in each plugin run of a suite, by its number of tests:
@@ -192,14 +194,15 @@ class Bench:
         shutil.rmtree(Path(uri.removeprefix("sqlite:///")).parent, ignore_errors=True)
 
     def server(self) -> servers.TrackingServer:
+        """A default ``mlflow server`` on PostgreSQL, as a user starts it: not warmed up."""
         if self._server is None:
             log("   starting PostgreSQL and mlflow server on 127.0.0.1 ...")
             workdir = self.work / "server"
-            workdir.mkdir()
-            self._server = self._stack.enter_context(servers.tracking_server(workdir))
+            self._server = self._stack.enter_context(servers.tracking_server(workdir, warm=False))
             # The server's CPU is ours, not other load.
             self.machine.servers = list(self._server.pids)
             log(f"   mlflow server at {self._server.url}")
+        self.server_uses += 1
         return self._server
 
     def quick_suite(self, tests: int, modules: int, naive: bool = False) -> Path:
@@ -386,8 +389,15 @@ def bench_startup(bench: Bench) -> list[Line]:
 
 
 def _recording(
-    bench: Bench, label: str, tests: int, store: Callable[[], str], target: float
+    bench: Bench,
+    label: str,
+    tests: int,
+    store: Callable[[], str],
+    target: float,
+    cold_store: bool = False,
 ) -> list[Line]:
+    """Plain pytest, the naive conftest and the plugin, interleaved; with ``cold_store``, the
+    plugin's first session, on the store as freshly started, comes first and gets a line."""
     quick = " [--quick: 200, not 1000]" if bench.quick and tests != SUITE_TESTS else ""
     tests, modules = bench.sized(tests, MODULES)
     quick += bench.scaled
@@ -413,7 +423,8 @@ def _recording(
         if rep == 0:
             counted["plugin"] = bench.count_runs(uri, experiment)
             waits.append(_upload_progress(output))
-        log(f"   {label} plugin: {seconds:.1f} s")
+        first = " (first session on the fresh store)" if rep < 0 else ""
+        log(f"   {label} plugin{first}: {seconds:.1f} s")
         return seconds
 
     # Warm-up: bytecode of the generated modules, in both copies. Collecting the naive copy
@@ -421,13 +432,16 @@ def _recording(
     plain(0)
     warm_up = {"MLFLOW_TRACKING_URI": bench.fresh_db(), "MLFLOW_EXPERIMENT_NAME": "warm-up"}
     bench.pytest(naive_suite, ["--collect-only"], measure.bench_env(warm_up))
+    cold = plugin(-1) if cold_store else None
     times = interleaved(
         bench.reps, [("plain", plain), ("naive", naive), ("plugin", plugin)], before=bench.quiet
     )
     base, mine = median(times["naive"]), median(times["plugin"])
     runs = f"runs recorded: naive {counted.get('naive')}, plugin {counted.get('plugin')}"
     same = counted.get("naive") == counted.get("plugin")
+    lines = [] if cold is None else [_cold_line(label, tests, quick, base, cold, target)]
     return [
+        *lines,
         Line(
             f"{label}: {tests} tests{quick}, wall, naive conftest vs plugin "
             f"(median of {bench.reps})",
@@ -447,6 +461,22 @@ def _recording(
             None,
         ),
     ]
+
+
+def _cold_line(
+    label: str, tests: int, quick: str, naive: float, cold: float, target: float
+) -> Line:
+    return Line(
+        f"{label}: {tests} tests{quick}, wall, naive conftest (median) vs the plugin's first "
+        "session on the freshly started store",
+        _s(naive),
+        _s(cold),
+        f"{cold / naive:.3f}",
+        f"<= {target:g}",
+        cold / naive <= target,
+        note="the store's first calls are slow (its workers import what they serve); "
+        "the naive runs come later and find it warm",
+    )
 
 
 def _upload_progress(output: str) -> str:
@@ -473,7 +503,8 @@ def bench_server(bench: Bench) -> list[Line]:
     url = bench.server().url
     # The naive recorder needs minutes for 1,000 tests against a server.
     tests = 200 if bench.quick else SUITE_TESTS
-    return _recording(bench, "server", tests, lambda: url, 0.15)
+    fresh = bench.server_uses == 1
+    return _recording(bench, "server", tests, lambda: url, 0.15, cold_store=fresh)
 
 
 # -- 4. throughput: the uploader alone vs the raw client floor -----------------------------------

@@ -20,7 +20,6 @@ import socket
 import threading
 import urllib.parse
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -66,6 +65,14 @@ def _due(count: int, share: float) -> bool:
     return share > 0 and int(count * share) > int((count - 1) * share)
 
 
+def _bound(port: int) -> socket.socket:
+    """A TCP socket bound to ``port`` of 127.0.0.1 (0: any), not listening: it refuses."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         pass  # a connection cut on purpose is not news; the test's output is for the test
@@ -91,9 +98,10 @@ class FaultProxy:
         self._connections: set[socket.socket] = set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = int(probe.getsockname()[1])
+        # The port stays bound to us, listening only while the proxy is up: no other server
+        # can take it between the test learning it and the proxy answering on it.
+        self._held: socket.socket | None = _bound(0)
+        self.port = int(self._held.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
 
     # -- up and down ---------------------------------------------------------------------------
@@ -102,7 +110,14 @@ class FaultProxy:
         if self._server is not None:
             return
         self._stopping.clear()
-        server = _QuietServer(("127.0.0.1", self.port), self._handler_class())
+        held, self._held = self._held or _bound(self.port), None
+        server = _QuietServer(
+            ("127.0.0.1", self.port), self._handler_class(), bind_and_activate=False
+        )
+        server.socket.close()
+        server.socket = held
+        server.server_name, server.server_port = "127.0.0.1", self.port
+        server.server_activate()
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -120,6 +135,8 @@ class FaultProxy:
             self._created.notify_all()
         server.shutdown()
         server.server_close()
+        # Held again at once, refusing connections, until the proxy comes back up.
+        self._held = _bound(self.port)
         with self._lock:
             connections = list(self._connections)
         for connection in connections:
@@ -130,13 +147,12 @@ class FaultProxy:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    @contextlib.contextmanager
-    def running(self) -> Iterator[FaultProxy]:
-        self.up()
-        try:
-            yield self
-        finally:
-            self.down()
+    def close(self) -> None:
+        """Down for good: the port is let go."""
+        self.down()
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     # -- the proxy -----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Throwaway PostgreSQL and MLflow tracking servers on 127.0.0.1, for the tests and benchmarks.
 
 ``tracking_server()`` starts a private PostgreSQL cluster in a temporary directory, creates a
-database, starts ``mlflow server`` on it with default settings, waits for ``/health``, warms it
-up and yields the server's URL; everything is stopped and deleted on exit, also after errors.
+database, starts ``mlflow server`` on it with default settings (artifacts proxied by the server
+into its working directory), waits for ``/health``, warms it up unless told not to, and yields
+the server's URL; everything is stopped and deleted on exit, also after errors.
 
 Needs Debian's PostgreSQL binaries (``apt-get install -y postgresql``) and ``psycopg2-binary``
 in the Python environment that runs ``mlflow server``. PostgreSQL refuses to run as root: as
@@ -18,6 +19,7 @@ import importlib.util
 import io
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -33,6 +35,7 @@ from pathlib import Path
 
 _DB_USER = "mlflow_tree"
 _DB_NAME = "mlflow"
+_SOCKET_PORT = 5432
 
 
 class ServerError(Exception):
@@ -53,13 +56,6 @@ class TrackingServer:
     log: Path
     # Process ids whose process trees make up the server (for CPU accounting).
     pids: tuple[int, ...] = ()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -153,7 +149,6 @@ def postgres() -> Iterator[Database]:
     if owner:
         os.chown(base, account.pw_uid, account.pw_gid)
     data, sockets, log = base / "data", base / "sockets", base / "postgres.log"
-    port = free_port()
     started = False
     try:
         _run(
@@ -172,9 +167,10 @@ def postgres() -> Iterator[Database]:
             timeout=120,
         )
         _run(["mkdir", "-p", str(sockets)], owner, timeout=10)
-        # Listen on 127.0.0.1 only, with the Unix socket in our directory (the system's
-        # /var/run/postgresql may not exist or belong to another cluster).
-        options = f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={sockets}"
+        # No TCP port at all: only a Unix socket in our own directory, so no other cluster or
+        # test can hold the address (the system's /var/run/postgresql may not exist or belong
+        # to another cluster). The port number only names the socket file.
+        options = f"-c listen_addresses='' -p {_SOCKET_PORT} -c unix_socket_directories={sockets}"
         _run(
             [
                 str(bindir / "pg_ctl"),
@@ -197,9 +193,9 @@ def postgres() -> Iterator[Database]:
             [
                 str(bindir / "createdb"),
                 "-h",
-                "127.0.0.1",
+                str(sockets),
                 "-p",
-                str(port),
+                str(_SOCKET_PORT),
                 "-U",
                 _DB_USER,
                 _DB_NAME,
@@ -208,7 +204,7 @@ def postgres() -> Iterator[Database]:
             timeout=60,
         )
         # The driver is named: SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3.
-        uri = f"postgresql+psycopg2://{_DB_USER}@127.0.0.1:{port}/{_DB_NAME}"
+        uri = f"postgresql+psycopg2://{_DB_USER}@/{_DB_NAME}?host={sockets}&port={_SOCKET_PORT}"
         yield Database(uri, _postmaster_pid(data) or 0)
     finally:
         if started:
@@ -254,6 +250,17 @@ def _tail(path: Path, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+# uvicorn (MLflow 3) and gunicorn (MLflow 2) say where they listen, the port they were given
+# (0) replaced by the one they bound.
+_LISTENING = re.compile(rb"(?:Uvicorn running on|Listening at:) (http://127\.0\.0\.1:[1-9][0-9]*)")
+
+
+def _listening_url(log: Path) -> str:
+    """The server's URL once its log says where it listens, else ""."""
+    found = _LISTENING.search(log.read_bytes())
+    return found.group(1).decode() if found else ""
+
+
 def _healthy(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/health", timeout=2) as response:
@@ -281,15 +288,12 @@ def mlflow_server(
     startup_timeout: float = 180.0,
     extra_args: tuple[str, ...] = (),
 ) -> Iterator[TrackingServer]:
-    """``mlflow server`` with default settings (plus ``extra_args``) on a free port of 127.0.0.1."""
+    """``mlflow server`` with default settings (plus ``extra_args``) on 127.0.0.1."""
     # The server runs in this interpreter's environment: check its driver here, not in a log.
     if backend_store_uri.startswith("postgresql") and importlib.util.find_spec("psycopg2") is None:
         raise ServerError("the PostgreSQL backend needs psycopg2: pip install psycopg2-binary")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "mlflow-server.log"
-    artifacts = workdir / "artifacts"
-    artifacts.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable,
         "-m",
@@ -297,12 +301,12 @@ def mlflow_server(
         "server",
         "--backend-store-uri",
         backend_store_uri,
-        "--default-artifact-root",
-        str(artifacts),
         "--host",
         "127.0.0.1",
+        # The server binds a port the system picks and says which in its log: a port found
+        # free here could be taken by another test's server before this one binds it.
         "--port",
-        str(port),
+        "0",
         *extra_args,
     ]
     with log.open("wb") as output:
@@ -318,7 +322,9 @@ def mlflow_server(
     try:
         # Bounded wait: the first start migrates the database, which takes a while.
         deadline = time.monotonic() + startup_timeout
-        while not _healthy(url):
+        url = ""
+        while not url or not _healthy(url):
+            url = url or _listening_url(log)
             if process.poll() is not None:
                 raise ServerError(f"mlflow server exited with {process.returncode}:\n{_tail(log)}")
             if time.monotonic() > deadline:
@@ -372,8 +378,12 @@ def warm_up(url: str) -> None:
 
 
 @contextlib.contextmanager
-def tracking_server(workdir: Path) -> Iterator[TrackingServer]:
-    """PostgreSQL plus ``mlflow server`` on it, both on 127.0.0.1, both gone on exit."""
+def tracking_server(workdir: Path, warm: bool = True) -> Iterator[TrackingServer]:
+    """PostgreSQL plus ``mlflow server`` on it, both on 127.0.0.1, both gone on exit.
+
+    ``warm=False`` leaves the server as a user's freshly started one: its first calls are slow.
+    """
     with postgres() as database, mlflow_server(database.uri, workdir) as server:
-        warm_up(server.url)
+        if warm:
+            warm_up(server.url)
         yield dataclasses.replace(server, pids=(*server.pids, database.pid))

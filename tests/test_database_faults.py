@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import servers
+import sqlalchemy
 from conftest import Store
 from replaying import assert_recorded_once, replay
 
@@ -70,8 +71,8 @@ def test_a_database_server_that_refuses_connections_is_given_up_on(
 def test_a_database_that_does_not_exist_is_named(
     pytester: pytest.Pytester, postgres_database: servers.Database
 ) -> None:
-    uri = postgres_database.uri.rsplit("/", 1)[0] + "/no_such_database"
-    result = _recorded_into(pytester, uri)
+    uri = sqlalchemy.make_url(postgres_database.uri).set(database="no_such_database")
+    result = _recorded_into(pytester, uri.render_as_string(hide_password=False))
     result.stdout.fnmatch_lines(
         ['*WARNING: the upload failed: *cannot be used: *"no_such_database" does not exist*']
     )

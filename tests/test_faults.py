@@ -75,7 +75,7 @@ def proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
     try:
         yield proxy
     finally:
-        proxy.down()
+        proxy.close()
 
 
 @pytest.fixture
