@@ -55,17 +55,18 @@ def decode(line: str) -> Record:
 class JournalWriter:
     """Writes records line by line; each line reaches the OS before ``write`` returns."""
 
-    def __init__(self, path: Path, mask: Callable[[str], str] | None = None) -> None:
+    def __init__(self, path: Path, mask: Callable[[Record], Record] | None = None) -> None:
         self.path = path
         self._mask = mask
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
 
     def write(self, record: Record) -> None:
-        line = encode(record)
+        # Masked as a record, not as text: a secret that is also a key, a number or part of the
+        # JSON must not rewrite the line.
         if self._mask is not None:
-            line = self._mask(line)
-        self._file.write(line + "\n")
+            record = self._mask(record)
+        self._file.write(encode(record) + "\n")
 
     def close(self) -> None:
         if self._file.closed:

@@ -115,10 +115,16 @@ class TreeReporter:
         # Files tests log (mlflow_run.log_artifact ...) wait here for the uploader.
         self.files_dir = self.journal_path.with_suffix(".files")
         self.session_uuid = session_uuid
-        # Values of secret-looking environment variables and the tracking URI's credentials
-        # never reach the journal (nor, through it, the tracking store).
-        self._mask = redact.Masker.from_environment(os.environ, settings.tracking_uri)
-        self._writer = JournalWriter(self.journal_path, mask=self._mask.json)
+        # Values of secret-looking environment variables and options and the tracking URI's
+        # credentials never leave the process: not in the journal (nor, through it, the store
+        # and the report), the step summary or the terminal.
+        self._mask = redact.Masker.collect(
+            os.environ,
+            config.invocation_params.args,
+            settings.tracking_uri,
+            takes_value=lambda option: isinstance(config.getoption(option, None), (str, list)),
+        )
+        self._writer = JournalWriter(self.journal_path, mask=redact.RecordMasker(self._mask))
         header: Header = {
             "kind": "journal",
             "format": FORMAT,
@@ -318,7 +324,7 @@ class TreeReporter:
             if line.startswith(prefix):
                 url = line.removeprefix(prefix).split(" ", 1)[0]
                 summary += f"\n\n[The session run in MLflow]({url})"
-        ci.append_step_summary(os.environ, summary)
+        ci.append_step_summary(os.environ, self._mask.text(summary))
 
     def _finish(self) -> None:
         if self._finished:
@@ -336,6 +342,12 @@ class TreeReporter:
             shutil.rmtree(self.files_dir, ignore_errors=True)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self._mask.weak:
+            terminalreporter.write_line(
+                "mlflow-tree: secrets too short or too common to mask (under 8 characters, or "
+                f"a plain word or number) are recorded as they are: {', '.join(self._mask.weak)}",
+                yellow=True,
+            )
         for line, markup in self.summary_lines():
             if markup:
                 terminalreporter.write_line(line, yellow=True, bold=True)

@@ -1,0 +1,384 @@
+"""Masking secrets rewrites values only: never a record's keys, structure or its own fields.
+
+Unit tests of the masking rules, then sessions recorded into a real SQLite store with secrets
+that are common words, numbers, key names and parts of test ids, read back as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from conftest import Record, Store
+from replaying import command, replay
+
+from pytest_mlflow_tree import ci, journal, redact
+from pytest_mlflow_tree.records import Record as JournalRecord
+
+STRONG = "canary-7Hx2kQ9w"
+MASK = redact.MASK
+
+
+def masker(environ: dict[str, str], args: tuple[str, ...] = (), uri: str = "") -> redact.Masker:
+    return redact.Masker.collect(environ, args, uri)
+
+
+# -- the rules -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["pytest", "session", "mlflow", "483920", "postgres", "password", "Password"]
+)
+def test_short_values_plain_words_and_numbers_are_too_weak_to_mask(value: str) -> None:
+    assert redact.is_weak(value)
+
+
+@pytest.mark.parametrize(
+    "value", [STRONG, "hunter2hunter2", "s3cr3t-pw", "12345678901234567", "xoxb-1234-abcd"]
+)
+def test_longer_values_that_are_not_a_plain_word_or_number_are_masked(value: str) -> None:
+    assert not redact.is_weak(value)
+    assert masker({"DB_PASSWORD": value}).text(f"x{value}y") == "x***y"
+
+
+def test_an_authors_name_is_no_secret() -> None:
+    assert not redact.is_secret_name("GIT_AUTHOR_NAME")
+    assert redact.is_secret_name("HTTP_AUTHORIZATION")
+    assert redact.is_secret_name("AUTH_TYPE")
+
+
+def test_a_weak_secret_is_named_once_never_shown_and_switches_are_not_secrets() -> None:
+    found = masker(
+        {
+            "POSTGRES_PASSWORD": "pytest",
+            "AUTH_TYPE": "session",
+            "USE_AUTH": "true",
+            "API_TOKEN": STRONG,
+            "HOME": "/home/user",
+        },
+        args=("--password", "mlflow", "--api-key=" + STRONG + "2", "-k", "auth"),
+        uri="postgresql://user:short@db/mlflow",
+    )
+    assert found.weak == (
+        "POSTGRES_PASSWORD",
+        "AUTH_TYPE",
+        "--password",
+        "the tracking URI's password",
+    )
+    assert found.values == (STRONG + "2", STRONG, "user:short")
+    assert found.text("user:short mlflow pytest") == "*** mlflow pytest"
+
+
+def test_secret_options_are_read_in_every_spelling_and_masked_in_the_command() -> None:
+    args = (
+        "pytest",
+        "--token",
+        "tok-1234abcd",
+        "--api-key=key-1234abcd",
+        "-o",
+        "db_password=pw-1234abcd",
+        "tests/test_auth.py::test_login[a=b]",
+        "--mlflow-tree-shard-key=nightly-42x",
+    )
+    assert redact.command_line(args) == [
+        "pytest",
+        "--token",
+        "***",
+        "--api-key=***",
+        "-o",
+        "db_password=***",
+        "tests/test_auth.py::test_login[a=b]",
+        "--mlflow-tree-shard-key=nightly-42x",
+    ]
+    assert masker({}, args).values == ("key-1234abcd", "tok-1234abcd", "pw-1234abcd")
+
+
+def test_the_argument_after_a_secret_looking_flag_is_no_secret() -> None:
+    args = ("--skip-auth", "tests/integration", "--token", "tok-1234abcd")
+    found = redact.Masker.collect({}, args, takes_value=lambda option: option == "--token")
+    assert found.values == ("tok-1234abcd",)
+    assert found.text("tests/integration/test_a.py") == "tests/integration/test_a.py"
+
+
+def test_url_credentials_are_masked_in_any_text() -> None:
+    text = "connecting to postgresql://app:Sup3r@db:5432/x and https://ghp_abc@github.com/a/b"
+    assert masker({}).text(text) == (
+        "connecting to postgresql://***@db:5432/x and https://***@github.com/a/b"
+    )
+
+
+def masked(mask: redact.RecordMasker, record: dict[str, Any]) -> dict[str, Any]:
+    return dict(mask(cast(JournalRecord, record)))
+
+
+def test_records_keep_their_keys_numbers_and_own_fields() -> None:
+    # A strong secret that is also a key name, the digits of a float and part of the store.
+    secret = "12345678901234568"
+    mask = redact.RecordMasker(masker({"X_TOKEN": secret, "Y_TOKEN": "session_uuid"}))
+    header = {
+        "kind": "journal",
+        "format": 1,
+        "session_uuid": "session_uuid",
+        "tracking_uri": f"sqlite:///{secret}/mlflow.db",
+        "experiment": "e",
+        "common_tags": {"mlflow.user": secret},
+        "plugin_version": "1",
+    }
+    assert masked(mask, header) == header
+    run = {
+        "kind": "run",
+        "level": "test",
+        "key": f"t.py::test[{secret}]",
+        "parent": "t.py",
+        "name": f"test[{secret}]",
+        "start": 12345678901234568,
+        "end": 12345678901234569,
+        "status": "FINISHED",
+        "tags": {"session_uuid": "is session_uuid", "pytest.outcome": "passed"},
+        "params": {"n": secret},
+        "metrics": {"session_uuid": 0.12345678901234568},
+        "artifacts": {"session_uuid.txt": f"{secret} [1, 2]"},
+        "metric_steps": [["m", 0.12345678901234568, 12345678901234568, 0]],
+    }
+    result = masked(mask, run)
+    assert result["key"] == "t.py::test[***]"
+    assert result["name"] == "test[***]"
+    assert result["tags"] == {"session_uuid": "is ***", "pytest.outcome": "passed"}
+    assert result["params"] == {"n": "***"}
+    assert result["artifacts"] == {"session_uuid.txt": "*** [1, 2]"}
+    own = ("kind", "level", "parent", "start", "end", "status", "metrics", "metric_steps")
+    assert {k: result[k] for k in own} == {k: run[k] for k in own}
+    # The line written is JSON whatever the secret.
+    line = journal.encode(cast(JournalRecord, result))
+    assert dict(journal.decode(line))["metrics"] == run["metrics"]
+
+
+def test_ids_that_differ_only_in_secrets_stay_different_and_parents_are_found() -> None:
+    mask = redact.RecordMasker(masker({"A_TOKEN": "first-secret-1", "B_TOKEN": "second-secret-2"}))
+    module = {"kind": "open", "level": "module", "key": "m/first-secret-1.py", "parent": None}
+    assert masked(mask, module)["key"] == "m/***.py"
+    first, second = (
+        "m/first-secret-1.py::t[first-secret-1]",
+        "m/first-secret-1.py::t[second-secret-2]",
+    )
+    assert [mask.key(first), mask.key(second)] == ["m/***.py::t[***]", "m/***.py::t[***]#2"]
+    # The same id, masked again (a child's parent), is the same key.
+    assert mask.key(first) == "m/***.py::t[***]"
+    assert mask.key("m/first-secret-1.py") == "m/***.py"
+
+
+# -- recorded sessions -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_ci(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No CI variables: the machine running these tests may itself be a CI job."""
+    for name in (*ci.VARIABLES, "CI"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def kept_journal(directory: Path) -> list[dict[str, Any]]:
+    (path,) = directory.glob("*.jsonl")
+    return [dict(record) for record in journal.read(path)]
+
+
+WEAK_SUITE = """
+    import pytest
+
+    @pytest.mark.parametrize("rows", [123456])
+    def test_pytest_session_mlflow(rows, record_property):
+        record_property("rows", rows)
+        print("pytest session mlflow", rows)
+
+    def test_fails():
+        assert "mlflow" == "session"
+"""
+WEAK_NODEIDS = ["test_weak.py::test_fails", "test_weak.py::test_pytest_session_mlflow[123456]"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("POSTGRES_PASSWORD", "pytest"),
+        ("AUTH_TYPE", "session"),
+        ("API_TOKEN", "123456"),
+        ("POSTGRES_PASSWORD", "mlflow"),
+    ],
+)
+def test_a_secret_too_weak_to_mask_is_named_and_the_session_recorded_whole(
+    pytester: pytest.Pytester,
+    record: Record,
+    store: Store,
+    no_ci: pytest.MonkeyPatch,
+    variable: str,
+    value: str,
+) -> None:
+    no_ci.setenv(variable, value)
+    pytester.makepyfile(test_weak=WEAK_SUITE)
+    journals = pytester.path / "journals"
+    result, tree = record("--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}")
+    result.assert_outcomes(passed=1, failed=1)
+
+    # Every run is there with its own tags, values and store: nothing was rewritten.
+    assert sorted(tree.tests) == WEAK_NODEIDS
+    passed = tree.tests["test_weak.py::test_pytest_session_mlflow[123456]"]
+    assert passed.data.tags["pytest.outcome"] == "passed"
+    assert passed.data.params == {"rows": "123456"}
+    assert passed.data.metrics["rows"] == 123456.0
+    assert passed.data.tags["mlflow.source.name"] == "test_weak.py"
+    assert passed.data.tags["mlflow.user"] == tree.session.data.tags["mlflow.user"] != "***"
+    failed = tree.tests["test_weak.py::test_fails"]
+    assert failed.data.tags["pytest.outcome"] == "failed"
+    assert "assert 'mlflow' == 'session'" in tree.artifact(failed, "failure.txt")
+    records = kept_journal(journals)
+    assert records[0]["tracking_uri"] == store.uri
+    assert records[-1]["kind"] == "end"
+
+    # Left as it is, named once, by the variable, never by its value.
+    (warning,) = [line for line in result.outlines if "too common to mask" in line]
+    names = warning.rsplit(": ", 1)[1].split(", ")
+    assert variable in names
+    assert value not in names
+    assert "WARNING" not in result.stdout.str()  # the upload went through
+
+    code, out, err = command("show", "--last", "--tracking-uri", store.uri)
+    assert code == 0, err
+    assert "2 tests: 1 failed, 1 passed" in out.splitlines()[0]
+    assert "unknown" not in out.lower()
+    # The journal replays where it was meant to go, onto the same runs.
+    (path,) = journals.glob("*.jsonl")
+    code, _, err = replay(str(path))
+    assert code == 0, err
+    assert len(store.tree().runs) == len(tree.runs)
+    assert store.path is not None
+    for directory in (store.path.parent, pytester.path):
+        assert [p for p in directory.rglob("*.db") if MASK in p.name] == []
+
+
+STRONG_SUITE = """
+    import os
+
+    import pytest
+
+    @pytest.mark.parametrize("key", [os.environ["FIRST_API_KEY"], os.environ["SECOND_API_KEY"]])
+    def test_key(key, record_property):
+        record_property("ratio", 0.12345678901234568)
+
+    def test_uses_the_mode():
+        assert os.environ["SERVICE_AUTH_MODE"] == "other"
+"""
+
+
+def test_strong_secrets_are_masked_in_values_only_and_tests_stay_apart(
+    pytester: pytest.Pytester, record: Record, no_ci: pytest.MonkeyPatch
+) -> None:
+    # Secrets that are also a record's key, the digits of a number, and test ids' parts.
+    no_ci.setenv("SERVICE_AUTH_MODE", "session_uuid")
+    no_ci.setenv("NUMERIC_TOKEN", "12345678901234568")
+    no_ci.setenv("FIRST_API_KEY", "key-one-5d8e1")
+    no_ci.setenv("SECOND_API_KEY", "key-two-7c2a9")
+    pytester.makepyfile(test_strong=STRONG_SUITE)
+    result, tree = record()
+    result.assert_outcomes(passed=2, failed=1)
+    assert not [line for line in result.outlines if "too common to mask" in line]
+
+    tests = tree.level("test")
+    assert len(tests) == 3
+    assert sorted(t.data.tags["pytest.nodeid"] for t in tests) == [
+        "test_strong.py::test_key[***]",
+        "test_strong.py::test_key[***]#2",
+        "test_strong.py::test_uses_the_mode",
+    ]
+    for test in tests:
+        assert (
+            test.data.tags["pytest.session_uuid"] == tree.session.data.tags["pytest.session_uuid"]
+        )
+        assert test.data.tags["mlflow.parentRunId"] == tree.modules["test_strong.py"].info.run_id
+        if "test_key" in test.data.tags["pytest.nodeid"]:
+            assert test.data.params == {"key": "***"}
+            assert test.data.metrics["ratio"] == 0.12345678901234568
+    failure = tree.artifact(tree.tests["test_strong.py::test_uses_the_mode"], "failure.txt")
+    assert "session_uuid" not in failure
+    assert "assert '***' == 'other'" in failure
+
+
+def test_everything_that_leaves_the_process_is_masked_in_one_pass(
+    pytester: pytest.Pytester, store: Store, no_ci: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    secrets = {
+        "GITHUB_TOKEN": "ghp_canary7Hx2kQ9w",
+        "option --token": "tok-9f3k2x7q",
+        "option --api-key": "key-4m8n1b6v",
+        "GITHUB_SERVER_URL's password": "srv-pass-8k2j",
+        "printed URL's password": "Sup3r-pw",
+    }
+    summary = tmp_path / "step-summary.md"
+    for name, value in {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_SERVER_URL": "https://ci-bot:srv-pass-8k2j@github.example.com",
+        "GITHUB_REPOSITORY": "acme/models",
+        "GITHUB_RUN_ID": "1658821493",
+        "GITHUB_STEP_SUMMARY": str(summary),
+        "GITHUB_TOKEN": secrets["GITHUB_TOKEN"],
+    }.items():
+        no_ci.setenv(name, value)
+    pytester.makeconftest(
+        """
+        def pytest_addoption(parser):
+            parser.addoption("--token")
+            parser.addoption("--api-key")
+            parser.addoption("--skip-auth", action="store_true")
+        """
+    )
+    pytester.makepyfile(
+        test_leaks="""
+            import os
+
+            def test_token():
+                assert os.environ["GITHUB_TOKEN"] == "expected"
+
+            def test_options(request):
+                print("using postgresql://app:Sup3r-pw@db:5432/x")
+                token = request.config.getoption("token")
+                assert token == "expected", request.config.getoption("api_key")
+        """
+    )
+    journals = pytester.path / "journals"
+    result = pytester.runpytest(
+        *store.args(),
+        "--mlflow-tree-keep-journal",
+        f"--mlflow-tree-journal-dir={journals}",
+        "--token",
+        secrets["option --token"],
+        f"--api-key={secrets['option --api-key']}",
+        # A flag: the path after it is no secret.
+        "--skip-auth",
+        "test_leaks.py",
+    )
+    result.assert_outcomes(failed=2)
+    tree = store.tree()
+    assert sorted(tree.tests) == ["test_leaks.py::test_options", "test_leaks.py::test_token"]
+    session, module = tree.session, tree.modules["test_leaks.py"]
+    failures = {n: tree.artifact(run, "failure.txt") for n, run in tree.tests.items()}
+    places = {
+        "step summary": summary.read_text(encoding="utf-8"),
+        "job URL": session.data.tags["pytest.ci.job_url"],
+        "command": session.data.tags["pytest.command"],
+        "session description": session.data.tags["mlflow.note.content"],
+        "module description": module.data.tags["mlflow.note.content"],
+        "report": tree.artifact(session, "report.html"),
+        "journal": "\n".join(json.dumps(r) for r in kept_journal(journals)),
+        **failures,
+    }
+    # What the user would look for is there, masked.
+    assert "assert '***' == 'expected'" in places["step summary"]
+    assert places["job URL"] == "https://***@github.example.com/acme/models/actions/runs/1658821493"
+    assert "--token '***' '--api-key=***'" in places["command"]
+    assert "postgresql://***@db:5432/x" in failures["test_leaks.py::test_options"]
+    assert "AssertionError: ***" in failures["test_leaks.py::test_options"]
+    for place, text in places.items():
+        for what, secret in secrets.items():
+            assert secret not in text, f"the {what} is in the {place}"
