@@ -18,7 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_mlflow_tree import dbcheck, journal, quiet, redact, retries, sqlitepath
+from pytest_mlflow_tree import (
+    dbcheck,
+    journal,
+    journallock,
+    quiet,
+    redact,
+    retries,
+    sqlitepath,
+)
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
@@ -176,7 +184,17 @@ def run(
         if uploader is not None:
             uploader.idle()
 
+    def other_upload() -> None:
+        print(
+            f"pytest-mlflow-tree: {path} is being uploaded by another process; waiting for it",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    # Released last, once the status says how this upload ended.
+    lock = contextlib.ExitStack()
     try:
+        lock.enter_context(journallock.held(path, other_upload))
         records = journal.follow(path, keep_waiting, on_idle=idle)
         first = next(records, None)
         if first is None:
@@ -269,6 +287,7 @@ def run(
         report(uploader.progress, force=True)
     if status_path is not None:
         status.write(status_path)
+    lock.close()
     return status
 
 
