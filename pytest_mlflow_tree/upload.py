@@ -22,6 +22,7 @@ from pytest_mlflow_tree import (
     dbcheck,
     journal,
     journallock,
+    newstore,
     quiet,
     redact,
     retries,
@@ -210,6 +211,8 @@ def run(
         retries.check_listening(uri, store)
         quiet.apply_to_process()
         if needs_full_mlflow(uri):
+            if (database := sqlitepath.sqlite_path(uri)) is not None:
+                newstore.create(database)
             dbcheck.check(uri, store, Patience(give_up, store=store, keep_trying=keep_waiting))
         from mlflow.tracking import MlflowClient
 

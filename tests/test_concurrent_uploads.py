@@ -1,8 +1,9 @@
-"""Uploads that meet: two of one journal at once.
+"""Uploads that meet: two of one journal at once, two sessions on a fresh local store.
 
 A replay started while another upload of the same journal still runs (the live one, or a second
 replay) waits for it, then finds every run it made: a tracking server, which gives each new run
-an id of its own, is left with one copy of each.
+an id of its own, is left with one copy of each. Two sessions started together on a fresh
+``mlflow.db`` both record, the store's tables made once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 from conftest import Store, Tree
@@ -210,3 +211,53 @@ def test_a_replay_while_the_live_upload_runs_leaves_one_copy_of_each_run(
     assert replayed.wait() == 0, replayed.output()
     assert WAITING in replayed.output()
     _assert_one_tree(store.tree())
+
+
+def _runs(uri: str) -> list[Any]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    experiments = [e.experiment_id for e in client.search_experiments() if e.name != "Default"]
+    return list(client.search_runs(experiments, max_results=5000))
+
+
+def test_two_sessions_started_together_on_a_fresh_database_both_record(
+    pytester: pytest.Pytester, processes: list[_Process], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _suite(pytester)
+    # Each round a new database: both uploads find it missing and create it at once.
+    for round_ in range(2):
+        path = pytester.path / f"fresh-{round_}" / "mlflow.db"
+        path.parent.mkdir()
+        sessions = []
+        for n in range(2):
+            logs = pytester.path / f"round-{round_}-session-{n}"
+            command = [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "no:randomly",
+                "-p",
+                "no:cacheprovider",
+                "--mlflow-tree",
+                f"--mlflow-tree-tracking-uri=sqlite:///{path}",
+                # A failed upload fails the session.
+                "--mlflow-tree-strict",
+                f"--mlflow-tree-journal-dir={logs / 'journals'}",
+            ]
+            sessions.append(_Process(command, logs))
+        processes.extend(sessions)
+        for session in sessions:
+            assert session.wait() == 0, session.output()
+            assert "session run" in session.output()
+        runs = _runs(f"sqlite:///{path}")
+        by_session: dict[str, list[Any]] = {}
+        for run in runs:
+            by_session.setdefault(run.data.tags["pytest.session_uuid"], []).append(run)
+        assert len(by_session) == 2
+        for session_runs in by_session.values():
+            assert_recorded_once(session_runs, NODEIDS)
+        # Nothing of the staged databases is left next to the store.
+        assert [p.name for p in path.parent.iterdir()] == ["mlflow.db"]
