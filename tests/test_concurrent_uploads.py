@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+import servers
 from conftest import Store, Tree
 from faultproxy import FaultProxy
 from replaying import assert_recorded_once, journal_only
@@ -88,6 +89,22 @@ class _Process:
             self.process.wait()
         for file in self._files:
             file.close()
+
+
+@pytest.fixture
+def proxy(tracking_server: servers.TrackingServer) -> Iterator[FaultProxy]:
+    """A proxy to the session's tracking server, not yet up."""
+    proxy = FaultProxy(tracking_server.url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
+def through(proxy: FaultProxy, store: Store) -> Store:
+    """The experiment of ``store``, reached through the proxy."""
+    return Store(uri=proxy.url, experiment=store.experiment)
 
 
 @pytest.fixture
@@ -167,9 +184,9 @@ def test_two_replays_of_one_journal_at_once_leave_one_copy_of_each_run(
 
     assert first.wait() == 0, first.output()
     assert second.wait() == 0, second.output()
+    _assert_one_tree(store.tree())
     assert WAITING in second.output()
     assert "replayed" in second.output()
-    _assert_one_tree(store.tree())
 
 
 @pytest.mark.parametrize("store", ["server"], indirect=True)
@@ -209,8 +226,8 @@ def test_a_replay_while_the_live_upload_runs_leaves_one_copy_of_each_run(
     assert session.wait() == 0, session.output()
     assert "session run" in session.output()
     assert replayed.wait() == 0, replayed.output()
-    assert WAITING in replayed.output()
     _assert_one_tree(store.tree())
+    assert WAITING in replayed.output()
 
 
 def _runs(uri: str) -> list[Any]:
