@@ -52,6 +52,6 @@ def _migrate(path: Path) -> None:
     # No pool: every connection is closed when disposed, before the file is linked into place.
     engine = sqlalchemy.create_engine(f"sqlite:///{path}", poolclass=NullPool)
     try:
-        _initialize_tables(engine)
+        _initialize_tables(engine)  # type: ignore[no-untyped-call]
     finally:
         engine.dispose()
