@@ -22,6 +22,8 @@ def _replay(args: argparse.Namespace) -> int:
         on_progress=show,
         parent=args.parent,
         sql_writer="public" if args.public_client else "auto",
+        # Run on purpose: a store that still answers is waited for.
+        slow_give_up=upload.REPLAY_SLOW_GIVE_UP,
     )
     print("\r", end="", file=sys.stderr)
     if not status.done:

@@ -18,10 +18,24 @@ class DatabaseUnusable(Exception):
     """The database answered, and its answer means the upload cannot go on."""
 
 
+# Where a database server listens when its URI names no port.
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mssql": 1433}
+# Seconds to wait for a TCP connection to the database server.
+_CONNECT_TIMEOUT = 5.0
+
+
 def _connect(uri: str) -> None:
+    import socket
+
     import sqlalchemy
     from sqlalchemy.pool import NullPool
 
+    url = sqlalchemy.make_url(uri)
+    port = url.port or _DEFAULT_PORTS.get(url.get_backend_name())
+    if url.host and port:
+        # A server that is not there refuses the connection: an error of its own type, where
+        # database drivers report it only in their message, like a wrong password.
+        socket.create_connection((url.host, port), timeout=_CONNECT_TIMEOUT).close()
     engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
     try:
         with engine.connect():

@@ -55,8 +55,10 @@ def _keeper(copies: list[Any], children: Counter[str]) -> Any:
 def resolve(client: Any, runs: list[Any], call: Call) -> list[Any]:
     """Delete all but one run per ``pytest.run_key`` of ``runs``; return the runs kept.
 
-    Runs pointing at a deleted copy (its module's tests, a session's modules) are pointed at
-    the kept one first, so that the tree never loses a branch.
+    Kept runs pointing at a copy about to go (a module's tests, a session's modules) are
+    pointed at that copy's keeper first, so that the tree never loses a branch. Only kept runs
+    are touched: a deleted run takes no more tags, and runs come newest first, so a test's
+    copies may be settled before its module's.
     """
     by_key: dict[str, list[Any]] = defaultdict(list)
     for run in runs:
@@ -65,19 +67,22 @@ def resolve(client: Any, runs: list[Any], call: Call) -> list[Any]:
         return runs
     children = Counter(run.data.tags.get(PARENT_TAG) for run in runs)
     kept: list[Any] = []
+    # Each copy to delete, and the run kept in its place.
+    replaced: dict[str, str] = {}
     for copies in by_key.values():
         keeper = _keeper(copies, children) if len(copies) > 1 else copies[0]
         kept.append(keeper)
         for copy in copies:
-            if copy is keeper:
-                continue
-            gone = copy.info.run_id
-            for run in runs:
-                for tag in (PARENT_TAG, ROOT_TAG):
-                    if run.data.tags.get(tag) == gone and run is not copy:
-                        call(client.set_tag, run.info.run_id, tag, keeper.info.run_id)
-                        run.data.tags[tag] = keeper.info.run_id
-            call(client.delete_run, gone)
+            if copy is not keeper:
+                replaced[copy.info.run_id] = keeper.info.run_id
+    for run in kept:
+        for tag in (PARENT_TAG, ROOT_TAG):
+            keeper_id = replaced.get(run.data.tags.get(tag, ""))
+            if keeper_id is not None:
+                call(client.set_tag, run.info.run_id, tag, keeper_id)
+                run.data.tags[tag] = keeper_id
+    for gone in replaced:
+        call(client.delete_run, gone)
     return kept
 
 

@@ -80,6 +80,32 @@ class JournalWriter:
                 self._file.close()
 
 
+# The end record is short: its line is within this many bytes of the end of the file.
+_END_TAIL = 4096
+
+
+def ended(path: Path) -> bool:
+    """Whether the journal's last line is its end record: pytest has run its tests.
+
+    Reads only the file's tail, so that another thread can ask while the upload is busy.
+    """
+    try:
+        with path.open("rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - _END_TAIL))
+            tail = file.read()
+    except OSError:
+        return False
+    if not tail.endswith(b"\n"):
+        return False  # empty, or a line still being written
+    last = tail[:-1].rsplit(b"\n", 1)[-1]
+    try:
+        record = json.loads(last)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and record.get("kind") == "end"
+
+
 def check_header(record: Record, path: Path) -> Header:
     if record.get("kind") != "journal":
         raise JournalError(f"{path} is not a pytest-mlflow-tree journal (no header line)")

@@ -42,43 +42,6 @@ from pytest_mlflow_tree.status import Status
 # While waiting for the upload at the end, show progress no more often than this.
 _PROGRESS_INTERVAL = 2.0
 _POLL = 0.02
-# How often the wait looks at the uploader's heartbeat.
-_STALL_CHECK = 0.1
-
-
-# A server that holds requests without answering may be slow rather than gone (a cold server
-# imports its handlers on the first calls, a loaded one queues them): it is given this many
-# times the stall bound. One that only refuses, cuts or fails requests gets the bound itself.
-SLOW_FACTOR = 5
-
-
-class _Stall:
-    """Whether a tracking server has been silent for too long since the last test ended.
-
-    The uploader's heartbeat is the time the store last answered one of its calls; before it is
-    set up (MLflow imported), it has not asked anything yet and the silence does not count.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self._seconds = settings.stall_seconds
-        self._tests_end = time.time()
-        self.failing = False
-
-    @property
-    def slow_seconds(self) -> float:
-        return self._seconds * SLOW_FACTOR
-
-    def over(self, status: Status | None) -> bool:
-        if status is None or status.ready_at is None:
-            return False
-        heard = max(self._tests_end, status.ready_at, status.answered_at or 0.0)
-        # Failing, with no request open that the server took before the failures began (it may
-        # still answer that one: errors on a share of requests are not a dead server).
-        failing = status.failing_since
-        waiting = status.waiting_since
-        self.failing = failing is not None and (waiting is None or waiting > failing)
-        bound = self._seconds if self.failing else self.slow_seconds
-        return time.time() - heard > bound
 
 
 def _journal_dir(config: pytest.Config, settings: Settings) -> Path:
@@ -225,17 +188,11 @@ class TreeReporter:
         total = self.recorder.records_written  # the header is read, not applied
         started = time.monotonic()
         deadline = started + self.settings.wait_seconds
-        shown_at = checked_at = started
-        stall = _Stall(self.settings) if self.settings.tracking_uri.startswith("http") else None
-        stalled = False
+        shown_at = started
+        # Only waits: the uploader decides itself whether the store is gone (--mlflow-tree-stall).
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(_POLL)
             now = time.monotonic()
-            if stall is not None and now - checked_at >= _STALL_CHECK:
-                checked_at = now
-                if stall.over(Status.read(self._status_path)):
-                    stalled = True
-                    break
             if terminal is not None and now - shown_at >= _PROGRESS_INTERVAL:
                 shown_at = now
                 status = Status.read(self._status_path)
@@ -244,14 +201,7 @@ class TreeReporter:
                 terminal.write_line(f"mlflow-tree: uploading {done}/{total} records ({rate:.0f}/s)")
         if process.poll() is None:
             self._stop_uploader()
-            if self.problem is None and stalled and stall is not None:
-                self.problem = (
-                    f"the tracking server {redact.url(self.settings.tracking_uri)} has not "
-                    f"answered for {self.settings.stall_seconds:g} s (--mlflow-tree-stall)"
-                )
-                if not stall.failing:
-                    self.problem += f", nor in {stall.slow_seconds:g} s requests it accepted"
-            elif self.problem is None:
+            if self.problem is None:
                 self.problem = (
                     f"the upload did not finish within {self.settings.wait_seconds:g} s "
                     "(--mlflow-tree-wait)"

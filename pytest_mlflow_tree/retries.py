@@ -28,13 +28,17 @@ LOCKED = "database is locked"
 # A server that refuses connections before it ever answered is not there: waiting the full
 # bound for it only delays the test run's end.
 _NEVER_ANSWERED_GIVE_UP = 1.0
-# An HTTP 500 may be the server's final word on a request (a value its database rejects):
-# repeat such a request a few times only. The other transient statuses (502, 503, 504, 429,
-# 408) say "try again" and are repeated within the time bound like a closed connection.
+# The statuses MLflow's client counts as transient. An HTTP 500 may be the server's final word
+# on a request (a value its database rejects): repeat such a request a few times only. The
+# others (502, 503, 504, 429, 408) say "try again" and are repeated within the time bound like
+# a closed connection.
+_TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _STATUS_ATTEMPTS = 4
 _FINAL_WORD = "HTTP 500"
 _FIRST_PAUSE = 0.05
 _MAX_PAUSE = 1.0
+# SQLite's result codes for a database another connection holds (SQLITE_BUSY, SQLITE_LOCKED).
+_SQLITE_BUSY = frozenset({5, 6})
 
 
 class ServerUnavailable(Exception):
@@ -42,40 +46,95 @@ class ServerUnavailable(Exception):
 
 
 def _chain(error: BaseException) -> list[BaseException]:
+    """``error`` and what caused it: causes, contexts, and the errors libraries wrap."""
     seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and len(seen) < 20:
+    todo: list[BaseException] = [error]
+    while todo and len(seen) < 40:
+        current = todo.pop(0)
+        if any(current is e for e in seen):
+            continue
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        # urllib3's MaxRetryError keeps its cause in ``reason``; SQLAlchemy's errors keep the
+        # database driver's in ``orig``; urllib3's ProtocolError carries the socket's in args.
+        wrapped = [current.__cause__, current.__context__]
+        wrapped += [getattr(current, "reason", None), getattr(current, "orig", None)]
+        wrapped += list(current.args)
+        todo += [e for e in wrapped if isinstance(e, BaseException)]
     return seen
 
 
+def _status(error: BaseException) -> int | None:
+    """The HTTP status of a response MLflow's client refused to take (its retries are off)."""
+    from urllib3.exceptions import ResponseError
+
+    if not isinstance(error, ResponseError):
+        return None
+    # urllib3 gives the status only inside its own message template: read it back from there.
+    before, _, after = ResponseError.SPECIFIC_ERROR.partition("{status_code}")
+    text = str(error)
+    if not (text.startswith(before) and text.endswith(after)):
+        return None
+    code = text[len(before) : len(text) - len(after)]
+    return int(code) if code.isdigit() else None
+
+
+def _sqlite_busy(error: BaseException) -> bool:
+    import sqlite3
+
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is None:
+        # Python 3.10 has no result code on the error: its whole message is SQLite's fixed
+        # text for the code (sqlite3_errstr), compared whole, not searched.
+        return str(error) in ("database is locked", "database table is locked")
+    return code in _SQLITE_BUSY
+
+
+def _closed(error: BaseException) -> bool:
+    import http.client
+
+    import requests
+    from urllib3.exceptions import ProtocolError
+
+    if isinstance(error, ConnectionError | http.client.IncompleteRead | ProtocolError):
+        return True
+    if isinstance(error, requests.exceptions.ChunkedEncodingError):
+        return True
+    # SQLAlchemy's word that the database connection was lost.
+    return bool(getattr(error, "connection_invalidated", False))
+
+
+def _timed_out(error: BaseException) -> bool:
+    import requests
+    import urllib3.exceptions
+
+    return isinstance(
+        error, TimeoutError | requests.exceptions.Timeout | urllib3.exceptions.TimeoutError
+    )
+
+
 def fault(error: BaseException) -> str | None:
-    """A short reason when ``error`` is transient (worth repeating the call), else ``None``."""
-    text = " ".join(str(e) for e in _chain(error))
-    lowered = text.lower()
-    if "database is locked" in lowered:
-        return LOCKED
-    if "connection refused" in lowered or "failed to establish a new connection" in lowered:
+    """A short reason when ``error`` is transient (worth repeating the call), else ``None``.
+
+    Told by the types of the errors in the chain and the HTTP status, never by their text: a
+    message is worded for people and changes between versions.
+    """
+    chain = _chain(error)
+    from urllib3.exceptions import NewConnectionError
+
+    # Refused, or not reached at all (no such host): nothing there answers.
+    if any(isinstance(e, ConnectionRefusedError | NewConnectionError) for e in chain):
         return REFUSED
-    if "timed out" in lowered or "timeout" in lowered:
+    if any(_timed_out(e) for e in chain):
         return TIMED_OUT
-    for status in ("500", "502", "503", "504", "429", "408"):
-        if f"too many {status} error responses" in lowered or f"error code {status}" in lowered:
-            return f"HTTP {status}"
-    names = {type(e).__name__ for e in _chain(error)}
-    if names & {
-        "ConnectionError",
-        "ConnectionResetError",
-        "ConnectionAbortedError",
-        "RemoteDisconnected",
-        "ProtocolError",
-        "ChunkedEncodingError",
-        "IncompleteRead",
-        "BrokenPipeError",
-    }:
-        return CLOSED
-    if "connection aborted" in lowered or "remote end closed" in lowered:
+    for e in chain:
+        status = _status(e)
+        if status is not None:
+            return f"HTTP {status}" if status in _TRANSIENT_STATUSES else None
+    if any(_sqlite_busy(e) for e in chain):
+        return LOCKED
+    if any(_closed(e) for e in chain):
         return CLOSED
     return None
 
@@ -84,8 +143,12 @@ class Patience:
     """Repeats calls that failed for a transient reason; shared by all upload threads.
 
     ``give_up`` counts seconds since the store last answered any call (or since the failing
-    call was sent, if later). ``keep_trying`` lets a live upload keep waiting while pytest
-    still runs: the server may come back before the session ends.
+    call was sent, if later; since its error status came, for a call answered with one).
+    ``keep_trying`` lets a live upload keep waiting while pytest still runs its tests: the
+    server may come back before the session ends. ``slow_give_up`` (default ``give_up``) is
+    the bound for a store that takes connections and then fails, cuts or holds them: it is
+    there, maybe only slow or busy. A refused connection is always bound by ``give_up``:
+    nothing listens.
     """
 
     def __init__(
@@ -96,16 +159,18 @@ class Patience:
         on_answer: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        slow_give_up: float | None = None,
     ) -> None:
         self.give_up = give_up
-        self._store = store
+        self.slow_give_up = give_up if slow_give_up is None else slow_give_up
+        self.store = store
         self._keep_trying = keep_trying
         self._on_answer = on_answer
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
         self._last_answer: float | None = None
-        # When the calls failing now were sent: the start of the store's silence.
+        # When the store's silence began: the failing calls were sent, or answered an error.
         self._failing_since: float | None = None
         self.answered = False
         # Calls repeated after a transient fault, for the log.
@@ -114,20 +179,23 @@ class Patience:
         self._in_flight: dict[int, float] = {}
         self._calls = 0
 
-    def waiting(self) -> tuple[float | None, float | None]:
-        """(seconds the oldest call in flight has waited, seconds the store has kept failing).
+    def silent(self) -> float:
+        """Seconds calls have waited for the store with no answer to any since (0: none waits).
 
-        A store that fails (refuses, cuts, answers errors) is down or broken; one that holds a
-        request without answering may just be slow. pytest's wait tells them apart by these.
+        A store that holds requests without answering may be slow, or gone: the caller decides.
         """
         with self._lock:
-            now = self._clock()
-            oldest = min(self._in_flight.values(), default=None)
-            failing = self._failing_since
-        return (
-            None if oldest is None else now - oldest,
-            None if failing is None else now - failing,
-        )
+            if not self._in_flight:
+                return 0.0
+            since = min(self._in_flight.values())
+            if self._last_answer is not None:
+                since = max(since, self._last_answer)
+            return self._clock() - since
+
+    def restart(self) -> None:
+        """Count the store's silence from now on, as if it had just answered (it has not)."""
+        with self._lock:
+            self._last_answer = self._clock()
 
     def answer(self) -> None:
         with self._lock:
@@ -158,7 +226,12 @@ class Patience:
                     status_failures += 1
                     if status_failures >= _STATUS_ATTEMPTS:
                         raise
-                self._wait_or_give_up(reason, sent, error, pause)
+                # An error status (or SQLite's "busy") is the store's answer: it is there, and
+                # its silence starts after it. A cut or a timeout answered nothing since the
+                # call was sent.
+                answered = reason.startswith("HTTP ") or reason == LOCKED
+                began = self._clock() if answered else sent
+                self._wait_or_give_up(reason, began, error, pause)
                 pause = min(pause * 2, _MAX_PAUSE)
                 continue
             with self._lock:
@@ -167,19 +240,20 @@ class Patience:
             return result
         raise ServerUnavailable("too many attempts")
 
-    def _wait_or_give_up(self, reason: str, sent: float, error: Exception, pause: float) -> None:
+    def _wait_or_give_up(self, reason: str, began: float, error: Exception, pause: float) -> None:
         with self._lock:
-            if self._failing_since is None or sent < self._failing_since:
-                self._failing_since = sent
+            if self._failing_since is None or began < self._failing_since:
+                self._failing_since = began
             since = max(self._failing_since, self._last_answer or self._failing_since)
             answered = self.answered
-        bound = self.give_up
-        if reason == REFUSED and not answered:
+        never_there = reason == REFUSED and not answered
+        bound = self.give_up if reason == REFUSED else self.slow_give_up
+        if never_there:
             bound = min(bound, _NEVER_ANSWERED_GIVE_UP)
         out_of_time = self._clock() - since + pause > bound
-        if out_of_time and (bound < self.give_up or not self._keep_trying()):
+        if out_of_time and (never_there or not self._keep_trying()):
             raise ServerUnavailable(
-                f"{self._store} did not answer for {self._clock() - since:.1f} s ({reason})"
+                f"{self.store} did not answer for {self._clock() - since:.1f} s ({reason})"
             ) from error
         with self._lock:
             self.retried += 1

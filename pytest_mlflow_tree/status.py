@@ -20,14 +20,8 @@ class Status:
     # The tracking URI the upload went to, credentials removed.
     tracking_uri: str | None = None
     error: str | None = None
-    # Wall-clock times: the uploader is set up and about to contact the store; the store last
-    # answered a call. pytest tells a slow upload from a stalled one by them.
+    # Wall-clock time the uploader was set up and about to contact the store.
     ready_at: float | None = None
-    answered_at: float | None = None
-    # Wall-clock times: the oldest call still waiting for the store's answer was sent; the
-    # store started failing calls (refused, cut, error answers) without answering any since.
-    waiting_since: float | None = None
-    failing_since: float | None = None
     # True once every record of a complete journal is in the tracking store.
     done: bool = False
 

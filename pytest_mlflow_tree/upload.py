@@ -18,7 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_mlflow_tree import dbcheck, journal, quiet, redact, retries, sqlitepath
+from pytest_mlflow_tree import (
+    dbcheck,
+    journal,
+    journallock,
+    newstore,
+    quiet,
+    redact,
+    retries,
+    sqlitepath,
+)
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
@@ -44,6 +53,15 @@ DEFAULT_SERVER_WORKERS = 8
 # Seconds without an answer from the tracking store before the upload gives up (the journal
 # keeps the rest for replay). Also the default of --mlflow-tree-stall.
 DEFAULT_GIVE_UP = 4.0
+# The replay command's bound for a store that takes its connections and then fails, cuts or
+# holds them: the user asked for this upload, and a slow or busy store that answers now and
+# then is waited for (each answer starts the bound again). A refused connection still gets
+# DEFAULT_GIVE_UP: nothing listens there.
+REPLAY_SLOW_GIVE_UP = 300.0
+# A tracking server that holds requests without answering may be slow rather than gone (a cold
+# server imports its handlers on the first calls, a loaded one queues them): after the last
+# test, the live upload gives it this many times its bound before giving up on it.
+SLOW_FACTOR = 5
 
 
 class StoreUnavailable(Exception):
@@ -117,6 +135,7 @@ def run(
     parent: str | None = None,
     give_up: float = DEFAULT_GIVE_UP,
     sql_writer: str = "auto",
+    slow_give_up: float | None = None,
 ) -> Status:
     """Upload one journal; return the final status. Raises nothing: errors land in the status.
 
@@ -124,23 +143,19 @@ def run(
     stderr is its log file, while the replay command shows the user one line instead.
     ``sql_writer``: "public" writes to a SQL store through MLflow's public client rather than
     in batches (see ``sqlwriter``); so does ``$PYTEST_MLFLOW_TREE_SQL_WRITER=public``.
+    ``give_up`` and ``slow_give_up``: see ``retries.Patience``.
     """
     status = Status()
     last_write = 0.0
     # Upload threads report answers; one writer of the status file at a time.
     writing = threading.Lock()
 
-    # Set once MLflow is imported; its calls waiting and failing go into the status.
+    # Set once MLflow is imported.
     patience: Patience | None = None
 
     def write_status(force: bool = False) -> None:
         nonlocal last_write
         with writing:
-            if patience is not None:
-                waiting, failing = patience.waiting()
-                wall = time.time()
-                status.waiting_since = None if waiting is None else wall - waiting
-                status.failing_since = None if failing is None else wall - failing
             now = time.monotonic()
             if status_path is not None and (force or now - last_write >= _STATUS_INTERVAL):
                 status.write(status_path)
@@ -155,12 +170,17 @@ def run(
         if on_progress is not None:
             on_progress(progress)
 
-    def answered() -> None:
-        # The heartbeat pytest watches to tell a slow upload from a stalled one.
-        status.answered_at = time.time()
-        write_status()
-
     keep_waiting = follows(follow_pid)
+    # Set when the journal has its end: pytest has run its tests and only waits for this
+    # upload, which decides from then on, within its bounds, whether the store is gone.
+    tests_over = threading.Event()
+    # Set for a tracking server: the bounds after the last test (--mlflow-tree-stall) are for
+    # servers; a database store is waited for as long as pytest waits.
+    server = threading.Event()
+
+    def keep_trying() -> bool:
+        # While tests run, a store that fails may come back before the session ends.
+        return keep_waiting() and not (tests_over.is_set() and server.is_set())
 
     stopped = threading.Event()
 
@@ -168,6 +188,14 @@ def run(
         # Bounded by the upload: run() sets ``stopped`` on every way out.
         while not stopped.wait(_HEARTBEAT):
             write_status(force=True)
+            if patience is None or follow_pid is None or not server.is_set():
+                continue
+            # Looked for here, not where records are read: that may wait on the store.
+            if not tests_over.is_set() and journal.ended(path):
+                tests_over.set()
+                patience.restart()
+            if not keep_trying():
+                _give_up_if_silent(patience, SLOW_FACTOR * give_up, status, write_status)
 
     beating = threading.Thread(target=heartbeat, name="mlflow-tree-heartbeat", daemon=True)
     uploader: TreeUploader | None = None
@@ -176,7 +204,17 @@ def run(
         if uploader is not None:
             uploader.idle()
 
+    def other_upload() -> None:
+        print(
+            f"pytest-mlflow-tree: {path} is being uploaded by another process; waiting for it",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    # Released last, once the status says how this upload ended.
+    lock = contextlib.ExitStack()
     try:
+        lock.enter_context(journallock.held(path, other_upload))
         records = journal.follow(path, keep_waiting, on_idle=idle)
         first = next(records, None)
         if first is None:
@@ -186,13 +224,21 @@ def run(
             header = with_parent(header, parent)
         uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or header["tracking_uri"]
         status.tracking_uri = redact.url(uri)
+        if not needs_full_mlflow(uri):
+            server.set()
         if needs_full_mlflow(uri) and not full_mlflow_installed():
             raise StoreUnavailable(missing_store_message(uri))
         store = f"the tracking store {redact.url(uri)}"
         retries.check_listening(uri, store)
         quiet.apply_to_process()
         if needs_full_mlflow(uri):
-            dbcheck.check(uri, store, Patience(give_up, store=store, keep_trying=keep_waiting))
+            if (database := sqlitepath.sqlite_path(uri)) is not None:
+                newstore.create(database)
+            dbcheck.check(
+                uri,
+                store,
+                Patience(give_up, store=store, keep_trying=keep_trying, slow_give_up=slow_give_up),
+            )
         from mlflow.tracking import MlflowClient
 
         from pytest_mlflow_tree.limits import Limits
@@ -201,7 +247,9 @@ def run(
         client = MlflowClient(tracking_uri=uri)
         builder = SessionBuilder(header, uri)
         limits = Limits.from_mlflow()
-        patience = Patience(give_up, store=store, keep_trying=keep_waiting, on_answer=answered)
+        patience = Patience(
+            give_up, store=store, keep_trying=keep_trying, slow_give_up=slow_give_up
+        )
         requested = sql_writer if sql_writer != "auto" else os.environ.get(SQL_WRITER_ENV, "auto")
         batched, why_not = patience.call(choose_writer, client, uri, requested)
         if needs_full_mlflow(uri):
@@ -220,7 +268,7 @@ def run(
             on_run=builder.ran,
             batched=batched,
         )
-        # MLflow is imported: from now on, the store's silence counts (see reporter._Stall).
+        # MLflow is imported: from now on, the store's silence counts.
         status.ready_at = time.time()
         write_status(force=True)
         if status_path is not None:
@@ -269,7 +317,24 @@ def run(
         report(uploader.progress, force=True)
     if status_path is not None:
         status.write(status_path)
+    lock.close()
     return status
+
+
+def _give_up_if_silent(
+    patience: Patience, bound: float, status: Status, write_status: Callable[[bool], None]
+) -> None:
+    """End this process if its calls have waited ``bound`` seconds with no answer to any.
+
+    The calls cannot be interrupted: the upload ends here, its status saying why; the journal
+    keeps what was not uploaded.
+    """
+    silent = patience.silent()
+    if silent <= bound:
+        return
+    status.error = f"{patience.store} has not answered requests it accepted for {silent:.1f} s"
+    write_status(True)
+    _exit_now(1)
 
 
 def main(argv: list[str] | None = None) -> int:

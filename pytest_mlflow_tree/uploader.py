@@ -31,7 +31,7 @@ from pytest_mlflow_tree.records import (
     RunData,
     RunRecord,
 )
-from pytest_mlflow_tree.retries import Patience
+from pytest_mlflow_tree.retries import LOCKED, Patience, fault
 
 T = TypeVar("T")
 
@@ -649,7 +649,7 @@ def _retry_locked(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return call(*args, **kwargs)
         except Exception as exc:
-            if "database is locked" not in str(exc) or attempt == _LOCKED_ATTEMPTS - 1:
+            if fault(exc) != LOCKED or attempt == _LOCKED_ATTEMPTS - 1:
                 raise
             time.sleep(0.01 * 2**attempt)
     raise AssertionError("unreachable")
