@@ -9,7 +9,6 @@ the journal, replayed once the server is back, completes the tree with every rec
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,8 +64,6 @@ DIES_IN_THE_MIDDLE = """
     def test_b():
         pass
 """
-# pytest's added wall time the issue allows with default settings (beyond the upload itself).
-DEFAULT_BOUND = 5.0
 
 
 @pytest.fixture
@@ -91,10 +88,8 @@ def suite(pytester: pytest.Pytester, second: str = SECOND) -> None:
     pytester.makepyfile(test_first=SUITE, test_second=second)
 
 
-def timed(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, float]:
-    started = time.monotonic()
-    result = pytester.runpytest("-p", "no:randomly", *args)
-    return result, time.monotonic() - started
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("-p", "no:randomly", *args)
 
 
 def tree_lines(result: pytest.RunResult) -> list[str]:
@@ -122,15 +117,14 @@ def warned_journal(result: pytest.RunResult, pytester: pytest.Pytester, *words: 
     return journal
 
 
-def same_as_without_plugin(pytester: pytest.Pytester, result: pytest.RunResult) -> float:
-    """Assert the outcome and exit code are those without the plugin; its wall time."""
-    baseline, seconds = timed(pytester, "-p", "no:mlflow_tree")
+def same_as_without_plugin(pytester: pytest.Pytester, result: pytest.RunResult) -> None:
+    """Assert the outcome and exit code are those without the plugin."""
+    baseline = run(pytester, "-p", "no:mlflow_tree")
     assert result.ret == baseline.ret == pytest.ExitCode.TESTS_FAILED
     assert result.parseoutcomes() == baseline.parseoutcomes() | {
         k: v for k, v in result.parseoutcomes().items() if k in ("warning", "warnings")
     }
     result.assert_outcomes(passed=10, failed=1)
-    return seconds
 
 
 @pytest.mark.parametrize("store", ["server"], indirect=True)
@@ -139,18 +133,15 @@ def test_a_server_down_at_start_costs_seconds_and_replay_uploads_everything_once
 ) -> None:
     suite(pytester)
     # The proxy's port is reserved but nothing listens: connections are refused.
-    result, seconds = timed(pytester, *through.args())
-    baseline = same_as_without_plugin(pytester, result)
-    added = seconds - baseline
-    print(f"server down at start, default settings: +{added:.1f} s")
-    assert added <= DEFAULT_BOUND, f"+{added:.1f} s"
+    result = run(pytester, *through.args())
+    same_as_without_plugin(pytester, result)
+    # Given up on for the refusal itself, not after MLflow's retries or pytest's wait: what
+    # that costs in seconds is measured by the benchmarks, not here.
     journal = warned_journal(result, pytester, proxy.url, "connection refused")
 
     # The server comes back; the journal is uploaded whole.
     proxy.up()
-    started = time.monotonic()
     code, out, err = replay(str(journal))
-    print(f"replay: {time.monotonic() - started:.1f} s")
     assert code == 0, err
     assert "replayed" in out
     tree = store.tree()
@@ -172,7 +163,7 @@ def test_a_slow_server_whose_first_answer_is_an_error_is_waited_for(
     proxy.faults.error_statuses = (500,)
     proxy.faults.most_500s = 1
     proxy.up()
-    result, _ = timed(pytester, *through.args(), "--mlflow-tree-stall=2")
+    result = run(pytester, *through.args(), "--mlflow-tree-stall=2")
     result.assert_outcomes(passed=10, failed=1)
     assert proxy.seen["delayed"] == 1
     assert proxy.seen["error 500"] == 1
@@ -210,7 +201,7 @@ def test_a_server_dying_mid_session_loses_nothing_and_replay_duplicates_nothing(
 ) -> None:
     suite(pytester, DIES_IN_THE_MIDDLE.format(url=proxy.url))
     proxy.up()
-    result, _ = timed(pytester, *through.args(), "--mlflow-tree-stall=2")
+    result = run(pytester, *through.args(), "--mlflow-tree-stall=2")
     same_as_without_plugin(pytester, result)
     assert proxy.seen["forwarded"] >= 12
     journal = warned_journal(result, pytester)
@@ -248,7 +239,7 @@ def test_errors_closed_connections_and_lost_answers_never_duplicate_a_run(
     proxy.up()
     # A generous stall bound: on a loaded machine the server itself may take seconds to answer
     # between the faults, and this test is about the faults, not about giving up.
-    result, _ = timed(pytester, *through.args(), "--mlflow-tree-stall=20")
+    result = run(pytester, *through.args(), "--mlflow-tree-stall=20")
     same_as_without_plugin(pytester, result)
     # Every kind of fault really happened...
     for fault in ("error 500", "error 503", "closed", "lost create_run answer", "delayed"):
@@ -283,7 +274,7 @@ def test_a_create_run_the_server_carries_out_after_its_retry_leaves_one_run(
     # after the next retry looked the run up, found nothing and made it again.
     proxy.faults.late_creates = 2
     proxy.up()
-    result, _ = timed(pytester, *through.args())
+    result = run(pytester, *through.args())
     same_as_without_plugin(pytester, result)
     assert proxy.seen["late create_run carried out"] == 2, proxy.seen
     lines = tree_lines(result)
@@ -351,7 +342,7 @@ def test_a_server_slow_to_answer_its_first_requests_is_waited_for(
     proxy.faults.delay = 4
     proxy.faults.delayed = 2
     proxy.up()
-    result, _ = timed(pytester, *through.args(), "--mlflow-tree-stall=2")
+    result = run(pytester, *through.args(), "--mlflow-tree-stall=2")
     result.assert_outcomes(passed=10, failed=1)
     assert proxy.seen["delayed"] == 2
     lines = tree_lines(result)
@@ -367,13 +358,10 @@ def test_a_server_that_stops_answering_is_given_up_after_the_stall_bound(
     suite(pytester)
     proxy.faults.delay = 100.0  # accepts connections, never answers in time
     proxy.up()
-    result, seconds = timed(pytester, *through.args(), "--mlflow-tree-stall=1")
-    baseline = same_as_without_plugin(pytester, result)
-    added = seconds - baseline
-    print(f"silent server, --mlflow-tree-stall=1: +{added:.1f} s")
-    # Bounded by the stall setting: not MLflow's 30 s timeout, nor the 300 s wait.
-    assert added < 15, f"+{added:.1f} s"
-    # The uploader gave up on it (5 x the stall bound: it took the requests), not pytest.
+    result = run(pytester, *through.args(), "--mlflow-tree-stall=1")
+    same_as_without_plugin(pytester, result)
+    # The uploader gave up on it (5 x the stall bound: it took the requests), not pytest after
+    # its 300 s wait nor MLflow after its own timeouts.
     journal = warned_journal(
         result, pytester, "the upload failed", "has not answered requests it accepted"
     )
