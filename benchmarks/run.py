@@ -12,8 +12,10 @@ import argparse
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -44,6 +46,7 @@ NAMES = (
     "scale60k",
     "cpu",
     "memory",
+    "faults",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -883,6 +886,67 @@ def bench_memory(bench: Bench) -> list[Line]:
     ]
 
 
+# -- 9. faults: what a store that is down or silent adds to pytest's wall time -------------------
+
+FAULT_TESTS = 20
+
+
+def _fault_stores(bench: Bench) -> Iterator[tuple[str, str, float | None]]:
+    """(what, tracking URI, target in added seconds or None) of stores that cannot be used."""
+    with servers.refused_port() as refused, socket.socket() as silent:
+        # Listening, never accepting: connections are made, requests never answered.
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        garbage = bench.path("garbage") / "mlflow.db"
+        garbage.parent.mkdir()
+        garbage.write_bytes(random.Random(0).randbytes(64 * 1024))
+        yield "tracking server refusing connections", f"http://127.0.0.1:{refused}", 5.0
+        yield (
+            "PostgreSQL refusing connections",
+            (f"postgresql+psycopg2://mlflow@127.0.0.1:{refused}/mlflow"),
+            5.0,
+        )
+        yield "SQLite file of random bytes", f"sqlite:///{garbage}", 5.0
+        yield (
+            "tracking server that accepts and never answers",
+            (f"http://127.0.0.1:{silent.getsockname()[1]}"),
+            None,
+        )
+
+
+def bench_faults(bench: Bench) -> list[Line]:
+    suite = bench.quick_suite(FAULT_TESTS, 2)
+    lines = []
+    for what, uri, target in _fault_stores(bench):
+
+        def plain(_rep: int) -> float:
+            return bench.pytest(suite, [])
+
+        def plugin(rep: int, uri: str = uri) -> float:
+            args = ["--mlflow-tree", "--mlflow-tree-tracking-uri", uri]
+            args += ["--mlflow-tree-experiment", _experiment("fault", rep)]
+            seconds, log_path = bench.timed([*PYTEST, *args], suite, name="fault")
+            if "mlflow-tree: WARNING" not in log_path.read_text(errors="replace"):
+                raise BenchError(f"no warning about the store ({log_path})")
+            return seconds
+
+        times = interleaved(bench.reps, [("plain", plain), ("plugin", plugin)], before=bench.quiet)
+        base, mine = median(times["plain"]), median(times["plugin"])
+        added = mine - base
+        lines.append(
+            Line(
+                f"faults: {FAULT_TESTS} tests, {what}: wall, plain pytest vs --mlflow-tree "
+                f"(median of {bench.reps}); ratio = seconds added",
+                _s(base),
+                _s(mine),
+                f"+{added:.1f} s",
+                "-" if target is None else f"<= +{target:g} s",
+                None if target is None else added <= target,
+            )
+        )
+    return lines
+
+
 BENCHMARKS: dict[str, Callable[[Bench], list[Line]]] = {
     "startup": bench_startup,
     "sqlite": bench_sqlite,
@@ -893,6 +957,7 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Line]]] = {
     "scale60k": bench_scale60k,
     "cpu": bench_cpu,
     "memory": bench_memory,
+    "faults": bench_faults,
 }
 
 
