@@ -8,6 +8,9 @@ import json
 import pytest
 from conftest import Record
 
+from pytest_mlflow_tree import compact
+from pytest_mlflow_tree.records import RunRecord
+
 if pytest.version_tuple < (9,) and importlib.util.find_spec("pytest_subtests") is None:
     pytest.skip(
         "subtests are built into pytest 9; older pytest needs the pytest-subtests plugin",
@@ -89,3 +92,25 @@ def test_subtests_are_counted_and_listed_on_their_tests_run(
     for name in ("passed", "failed", "skipped"):
         assert session.data.metrics[name] == outcomes.get(name, 0), name
     assert session.info.status == "FAILED"
+
+
+def _passing_record(metrics: dict[str, float]) -> RunRecord:
+    return {
+        "kind": "run",
+        "level": "test",
+        "key": "test_labels.py::TestLabels::test_recall",
+        "parent": "test_labels.py",
+        "name": "test_recall",
+        "start": 0,
+        "end": 1,
+        "status": "FINISHED",
+        "tags": {"pytest.outcome": "passed"},
+        "params": {},
+        "metrics": {"duration": 0.001, **metrics},
+        "artifacts": {},
+    }
+
+
+def test_compact_mode_keeps_a_run_for_a_passed_test_with_failed_subtests() -> None:
+    assert compact.keeps_run(_passing_record({"subtests": 3, "subtests_failed": 1}), 1.0)
+    assert not compact.keeps_run(_passing_record({"subtests": 3, "subtests_failed": 0}), 1.0)
