@@ -8,7 +8,8 @@ import json
 import pytest
 from conftest import Record
 
-from pytest_mlflow_tree import compact
+from pytest_mlflow_tree import compact, treeview
+from pytest_mlflow_tree.readback import Test
 from pytest_mlflow_tree.records import RunRecord
 
 if pytest.version_tuple < (9,) and importlib.util.find_spec("pytest_subtests") is None:
@@ -114,3 +115,17 @@ def _passing_record(metrics: dict[str, float]) -> RunRecord:
 def test_compact_mode_keeps_a_run_for_a_passed_test_with_failed_subtests() -> None:
     assert compact.keeps_run(_passing_record({"subtests": 3, "subtests_failed": 1}), 1.0)
     assert not compact.keeps_run(_passing_record({"subtests": 3, "subtests_failed": 0}), 1.0)
+
+
+def _test(outcome: str) -> Test:
+    return Test(nodeid="t.py::t", name="t", module="t.py", outcome=outcome, status="", duration=0)
+
+
+def test_show_counts_from_the_recorded_summary_or_else_from_the_tests() -> None:
+    tests = [_test("passed"), _test("passed"), _test("killed")]
+    recorded = {"tests": 3.0, "passed": 2.0, "failed": 1.0, "errors": 0.0, "duration": 1.0}
+
+    counts = treeview.summary_counts(recorded, tests)
+    assert treeview.counts_text(counts) == "1 failed, 2 passed, 1 killed"
+    # A session cut off before it was closed has no counts of its own.
+    assert treeview.counts_text(treeview.summary_counts({}, tests)) == "2 passed, 1 killed"
