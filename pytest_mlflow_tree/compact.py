@@ -4,8 +4,8 @@ Each MLflow run costs three calls; tens of thousands of tests take longer to upl
 In compact mode (``--mlflow-tree-mode=compact``) every test's outcome, durations and params go
 into one table artifact per module run (``tests.json``, in the JSON format of
 ``MlflowClient.log_table``, so ``MlflowClient.load_table`` and the UI's table view read it), and
-only tests worth a look get a run: failed, errored, xpassed, rerun, killed, or slower than a
-threshold.
+only tests worth a look get a run: failed, errored, xpassed, rerun, killed, with failed
+subtests, or slower than a threshold.
 
 The journal stays complete either way: the choice is made in the uploader, from the mode tag on
 the session run, so replaying a compact journal gives the same compact tree.
@@ -65,6 +65,9 @@ def keeps_run(record: RunRecord, slow_seconds: float) -> bool:
     if any(key.startswith("pytest.rerun") for key in tags):
         return True
     if tags.get("pytest.flaky") == "true" or record.get("metrics", {}).get("attempts", 1) > 1:
+        return True
+    # A test pytest counts passed though subtests of it failed (a unittest TestCase's subTest).
+    if record.get("metrics", {}).get("subtests_failed", 0) > 0:
         return True
     return record.get("metrics", {}).get("duration", 0.0) >= slow_seconds
 

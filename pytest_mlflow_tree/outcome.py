@@ -29,7 +29,7 @@ class Outcome:
         return "FAILED" if self.outcome in BAD_OUTCOMES else "FINISHED"
 
 
-def _report_category(report: pytest.TestReport) -> str | None:
+def report_category(report: pytest.TestReport) -> str | None:
     """The terminal's category for one report (``None`` for a passing setup/teardown)."""
     if hasattr(report, "wasxfail"):
         if report.skipped:
@@ -64,7 +64,7 @@ def decide(reports: Sequence[pytest.TestReport]) -> Outcome:
     outcome: str | None = None
     skip_reason = xfail_reason = None
     for report in reports:
-        category = _report_category(report)
+        category = report_category(report)
         if category is None:
             continue
         counts[category] = counts.get(category, 0) + 1

@@ -67,6 +67,20 @@ class _OpenTest:
     subtests: list[pytest.TestReport] = field(default_factory=list)
 
 
+def _failures(
+    nodeid: str, test: _OpenTest, decided: outcome.Outcome, capture: bool
+) -> tuple[list[tuple[str, str]], str]:
+    """The failures to list (name, message), as pytest's short summary does: each failed
+    subtest, then the test; and their texts. A test pytest counts passed may have some."""
+    failures = [(f"{nodeid} {d}", m) for d, m in subtests.failures(test.subtests)]
+    texts = [subtests.failure_text(test.subtests)] if failures else []
+    if decided.outcome in outcome.BAD_OUTCOMES:
+        reports = test.reports
+        failures.append((nodeid, next((_crash_message(r) for r in reports if r.failed), "")))
+        texts.insert(0, _failure_text(nodeid, reports, capture))
+    return failures, "\n".join(texts)
+
+
 @dataclass
 class _Group:
     key: str
@@ -79,11 +93,17 @@ class _Group:
 
 class Recorder:
     def __init__(
-        self, writer: JournalWriter, clock: Callable[[], float] = time.time, capture: bool = True
+        self,
+        writer: JournalWriter,
+        clock: Callable[[], float] = time.time,
+        capture: bool = True,
+        category: subtests.Category = subtests.plain_category,
     ) -> None:
         self._writer = writer
         self._capture = capture
         self._clock = clock
+        # How pytest's summary line counts a report (asked for tests with subtests only).
+        self._category = category
         self._tests: dict[tuple[str, str | None], _OpenTest] = {}
         self._modules: dict[str, _Group] = {}
         self._expected: dict[str, int] = {}
@@ -233,13 +253,7 @@ class Recorder:
         starter = attempts[0][0] if attempts else first
         start = getattr(starter, "start", None) or self._clock()
         end = getattr(last, "stop", None) or self._clock()
-        decided = outcome.decide(reports)
-        failed_subtests = subtests.failed(test.subtests)
-        if failed_subtests and decided.outcome not in outcome.BAD_OUTCOMES:
-            # pytest fails such a test in its terminal hooks; do not depend on them running.
-            counts = {k: v for k, v in decided.counts.items() if k != "passed"}
-            counts["failed"] = counts.get("failed", 0) + 1
-            decided = outcome.Outcome("failed", counts)
+        decided = self._decide(test)
         module_key = module_of(nodeid)
         group = self._module(module_key, start)
         info = test.info
@@ -274,13 +288,12 @@ class Recorder:
         if test.subtests:
             metrics.update(subtests.metrics(test.subtests))
             artifacts[subtests.ARTIFACT] = subtests.artifact(test.subtests)
-        if decided.outcome in outcome.BAD_OUTCOMES:
-            artifacts[FAILURE_ARTIFACT] = _failure_text(nodeid, reports, self._capture)
-            if failed_subtests:
-                artifacts[FAILURE_ARTIFACT] += "\n" + subtests.failure_text(test.subtests)
-            message = next((_crash_message(r) for r in reports if r.failed), "")
-            group.tally.add_failure(nodeid, message)
-            self._session.tally.add_failure(nodeid, message)
+        failures, text = _failures(nodeid, test, decided, self._capture)
+        if text:
+            artifacts[FAILURE_ARTIFACT] = text
+        for failure in failures:
+            group.tally.add_failure(*failure)
+            self._session.tally.add_failure(*failure)
         name = info["name"] if info else domain
         record: RunRecord = {
             "kind": "run",
@@ -298,14 +311,29 @@ class Recorder:
         }
         logged.merge_into(record, reports)
         self._write(record)
+        # pytest's summary line counts a failed subtest as a failure too.
+        subtest_counts = subtests.summary_counts(test.subtests, self._category)
         for tally in (group.tally, self._session.tally):
             tally.tests += 1
             tally.add(decided.counts, seconds)
-            # pytest's summary line counts each failed subtest as a failure too.
-            tally.add(subtests.summary_counts(test.subtests))
+            tally.add(subtest_counts)
         group.end = max(group.end, end)
         if group.expected is not None and group.tally.tests >= group.expected:
             self._close_group(group)
+
+    def _decide(self, test: _OpenTest) -> outcome.Outcome:
+        """The test's outcome as pytest counts it: pytest 9 fails a test function whose
+        subtests failed, though its call passed (not a unittest TestCase's test)."""
+        decided = outcome.decide(test.reports)
+        if (
+            subtests.failed(test.subtests)
+            and decided.outcome not in outcome.BAD_OUTCOMES
+            and subtests.fails_test(test.reports, self._category)
+        ):
+            counts = {k: v for k, v in decided.counts.items() if k != "passed"}
+            counts["failed"] = counts.get("failed", 0) + 1
+            decided = outcome.Outcome("failed", counts)
+        return decided
 
     def _close_group(
         self,

@@ -31,6 +31,7 @@ from pytest_mlflow_tree import (
     sessiontags,
     shards,
     stores,
+    subtests,
 )
 from pytest_mlflow_tree.context import Context
 from pytest_mlflow_tree.journal import JournalWriter
@@ -101,7 +102,11 @@ class TreeReporter:
             **settings.header_options(),
         }
         self._writer.write(header)
-        self.recorder = Recorder(self._writer, capture=settings.capture)
+        self.recorder = Recorder(
+            self._writer,
+            capture=settings.capture,
+            category=subtests.terminal_category(config),
+        )
         # pytest's exit code was changed by --mlflow-tree-strict.
         self.failed_session = False
         if settings.upload:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
+from pytest_mlflow_tree.outcome import OUTCOMES
 from pytest_mlflow_tree.readback import Module, Session, Test
+from pytest_mlflow_tree.summary import COUNT_METRICS
 
 # The order pytest's own summary line uses: bad news first.
 _ORDER = ("failed", "error", "passed", "skipped", "xfailed", "xpassed", "killed")
@@ -30,6 +32,38 @@ def counts_text(counts: dict[str, int]) -> str:
     known = [o for o in _ORDER if counts.get(o)]
     others = sorted(o for o in counts if o not in _ORDER)
     return ", ".join(f"{counts[o]} {o}" for o in (*known, *others)) or "no tests"
+
+
+def _per_test(tests: Iterable[Test]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for test in tests:
+        counts[test.outcome] = counts.get(test.outcome, 0) + 1
+    return counts
+
+
+def summary_counts(metrics: dict[str, float], tests: list[Test]) -> dict[str, int]:
+    """pytest's summary line as recorded on a session or module run (a failed subtest is a
+    failure there, as in pytest's); from the tests for a run cut off before it was closed."""
+    if "tests" not in metrics:
+        return _per_test(tests)
+    counts = {o: int(metrics.get(COUNT_METRICS[o], 0)) for o in OUTCOMES}
+    killed = sum(1 for test in tests if test.outcome == "killed")
+    return {**counts, "killed": killed}
+
+
+def _failed_subtests(test: Test) -> int:
+    return int(test.metrics.get("subtests_failed", 0))
+
+
+def _worth_listing(test: Test) -> bool:
+    # A test pytest counts passed may hold failed subtests (a unittest TestCase's subTest).
+    return test.bad or _failed_subtests(test) > 0
+
+
+def _test_line(test: Test) -> str:
+    line = f"  {_label(test.outcome):<8} {_test_name(test)}  {seconds(test.duration)}"
+    failed = _failed_subtests(test)
+    return line + (f"  {failed} failed subtest{'s' if failed > 1 else ''}" if failed else "")
 
 
 def _label(outcome: str) -> str:
@@ -71,9 +105,7 @@ def render(
 ) -> Iterable[str]:
     """Lines of the tree. ``failures``: how many failure texts to fetch and show."""
     tests = session.tests
-    counts: dict[str, int] = {}
-    for test in tests:
-        counts[test.outcome] = counts.get(test.outcome, 0) + 1
+    counts = summary_counts(session.metrics, tests)
     wall = session.metrics.get("duration")
     yield (
         f"{session.name}  {session.status}  {len(tests)} tests: {counts_text(counts)}"
@@ -99,7 +131,7 @@ def render(
                 unlisted.append(module)
                 continue
             listed_passing += 1
-        module_counts = module.counts()
+        module_counts = summary_counts(module.metrics, module.tests)
         if not module.tests and module.metrics.get("errors"):
             module_counts = {"error": 1}
         label = "FAILED" if module.bad else "ok"
@@ -111,13 +143,13 @@ def render(
             yield f"          collection error: {module.tags['pytest.collection_error']}"
         if not (module.bad or show_all):
             continue
-        ordered = sorted(module.tests, key=lambda t: not t.bad)
+        ordered = sorted(module.tests, key=lambda t: (not t.bad, not _worth_listing(t)))
         hidden: dict[str, int] = {}
         for test in ordered:
-            if not (test.bad or show_all):
+            if not (_worth_listing(test) or show_all):
                 hidden[test.outcome] = hidden.get(test.outcome, 0) + 1
                 continue
-            yield f"  {_label(test.outcome):<8} {_test_name(test)}  {seconds(test.duration)}"
+            yield _test_line(test)
             if test.bad and fetched < failures:
                 fetched += 1
                 for line in failure_excerpt(test.failure()):
@@ -127,7 +159,7 @@ def render(
     if unlisted:
         rest: dict[str, int] = {}
         for module in unlisted:
-            for outcome, number in module.counts().items():
+            for outcome, number in summary_counts(module.metrics, module.tests).items():
                 rest[outcome] = rest.get(outcome, 0) + number
         yield f"ok      + {len(unlisted)} more modules  {counts_text(rest)} (--all lists them)"
     if slowest and tests:
