@@ -31,6 +31,7 @@ from pytest_mlflow_tree import (
     sessiontags,
     shards,
     stores,
+    strict,
 )
 from pytest_mlflow_tree.context import Context
 from pytest_mlflow_tree.journal import JournalWriter
@@ -303,8 +304,7 @@ class TreeReporter:
             self.problem = self.problem or f"finishing the upload failed: {exc!r}"
         if self.settings.strict and self.problem is not None:
             # CI that must have its report: a failing exit code, unless the tests' own is one.
-            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            strict.fail_session(session)
             self.failed_session = True
         with contextlib.suppress(Exception):
             self._step_summary()
@@ -347,7 +347,7 @@ class TreeReporter:
         journal = _shown(self.journal_path)
         if self.problem is not None:
             problem = self._mask.text(redact.url(self.problem))
-            what = "ERROR (--mlflow-tree-strict)" if self.failed_session else "WARNING"
+            what = strict.LABEL if self.failed_session else "WARNING"
             return [
                 (
                     f"mlflow-tree: {what}: {problem}. The journal is kept; upload it "
