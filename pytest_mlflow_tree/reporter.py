@@ -82,6 +82,16 @@ class _Stall:
         return time.time() - heard > bound
 
 
+def is_ctrl_c(error: BaseException) -> bool:
+    """Whether pytest was stopped by Ctrl-C (SIGINT), which makes the session KILLED.
+
+    Python raises KeyboardInterrupt itself on SIGINT. pytest stops a session on a collection
+    error or ``-x``, and xdist's controller on ``-x``, with subclasses of their own: that
+    session failed, it was not killed. ``pytest.exit()`` raises no KeyboardInterrupt at all.
+    """
+    return type(error) is KeyboardInterrupt
+
+
 def _journal_dir(config: pytest.Config, settings: Settings) -> Path:
     if settings.journal_dir is not None:
         return settings.journal_dir
@@ -290,9 +300,7 @@ class TreeReporter:
         self._guard(self.recorder.test_report, report)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        # pytest stops itself on a collection error with Session.Interrupted, a subclass of
-        # KeyboardInterrupt: that session failed, it was not killed.
-        self._ctrl_c = not isinstance(excinfo.value, pytest.Session.Interrupted)
+        self._ctrl_c = is_ctrl_c(excinfo.value)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
