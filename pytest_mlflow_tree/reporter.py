@@ -218,7 +218,8 @@ class TreeReporter:
         process.terminate()
         try:
             process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            # Ctrl-C again: the user waits for nothing more.
             process.kill()
             process.wait()
 
@@ -270,6 +271,17 @@ class TreeReporter:
                 self.problem = f"the uploader exited with code {code}"
             elif not self.status.done:
                 self.problem = f"the upload failed: {self.status.error}"
+
+    def _stop_waiting(self) -> None:
+        """Ctrl-C during the wait for the upload: end the wait and the uploader, keep the journal.
+
+        Not left running in the background: after pytest returns, nothing should go on writing
+        to the store, and the replay command printed must be safe to run at once, which it is
+        not while a second writer uploads the same journal.
+        """
+        self._stop_uploader()
+        self.problem = self.problem or "Ctrl-C during the wait for the upload: uploader stopped"
+        self.status = Status.read(self._status_path)
 
     # -- hooks ---------------------------------------------------------------------------------
 
@@ -336,7 +348,10 @@ class TreeReporter:
         if self._broken and self._process is not None:
             # The journal has no end and never will: the uploader would wait for one.
             self._stop_uploader()
-        self._wait_for_upload()
+        try:
+            self._wait_for_upload()
+        except KeyboardInterrupt:
+            self._stop_waiting()
         uploaded = self.settings.upload and self.problem is None
         if uploaded and not self.settings.keep_journal:
             for path in (self.journal_path, self._status_path, self._log_path):
