@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 REPORTER_KEY: pytest.StashKey[TreeReporter] = pytest.StashKey()
 XDIST_COLLECTION_HOOKS = "mlflow-tree-xdist-collection"
+UNRECORDED = "mlflow-tree-unrecorded"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,10 +93,10 @@ def pytest_configure(config: pytest.Config) -> None:
         reporter = TreeReporter(config, settings)
     except OSError as exc:
         # No journal, no recording; the tests themselves must still run.
-        config.issue_config_time_warning(
-            pytest.PytestWarning(f"mlflow-tree: cannot write the journal ({exc}): not recording"),
-            stacklevel=2,
-        )
+        from pytest_mlflow_tree.unrecorded import Unrecorded
+
+        problem = f"cannot write the journal ({exc}): not recording"
+        config.pluginmanager.register(Unrecorded(problem, settings.strict), UNRECORDED)
         return
     config.stash[REPORTER_KEY] = reporter
     config.pluginmanager.register(reporter, "mlflow-tree-reporter")
@@ -110,6 +111,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    unrecorded = config.pluginmanager.get_plugin(UNRECORDED)
+    if unrecorded is not None:
+        config.pluginmanager.unregister(unrecorded)
     reporter = config.stash.get(REPORTER_KEY, None)
     if reporter is not None:
         del config.stash[REPORTER_KEY]

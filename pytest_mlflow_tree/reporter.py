@@ -31,6 +31,7 @@ from pytest_mlflow_tree import (
     sessiontags,
     shards,
     stores,
+    strict,
     subtests,
 )
 from pytest_mlflow_tree.context import Context
@@ -43,6 +44,16 @@ from pytest_mlflow_tree.status import Status
 # While waiting for the upload at the end, show progress no more often than this.
 _PROGRESS_INTERVAL = 2.0
 _POLL = 0.02
+
+
+def is_ctrl_c(error: BaseException) -> bool:
+    """Whether pytest was stopped by Ctrl-C (SIGINT), which makes the session KILLED.
+
+    Python raises KeyboardInterrupt itself on SIGINT. pytest stops a session on a collection
+    error or ``-x``, and xdist's controller on ``-x``, with subclasses of their own: that
+    session failed, it was not killed. ``pytest.exit()`` raises no KeyboardInterrupt at all.
+    """
+    return type(error) is KeyboardInterrupt
 
 
 def _journal_dir(config: pytest.Config, settings: Settings) -> Path:
@@ -181,7 +192,8 @@ class TreeReporter:
         process.terminate()
         try:
             process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            # Ctrl-C again: the user waits for nothing more.
             process.kill()
             process.wait()
 
@@ -221,6 +233,17 @@ class TreeReporter:
             elif not self.status.done:
                 self.problem = f"the upload failed: {self.status.error}"
 
+    def _stop_waiting(self) -> None:
+        """Ctrl-C during the wait for the upload: end the wait and the uploader, keep the journal.
+
+        Not left running in the background: after pytest returns, nothing should go on writing
+        to the store, and the replay command printed must be safe to run at once, which it is
+        not while a second writer uploads the same journal.
+        """
+        self._stop_uploader()
+        self.problem = self.problem or "Ctrl-C during the wait for the upload: uploader stopped"
+        self.status = Status.read(self._status_path)
+
     # -- hooks ---------------------------------------------------------------------------------
 
     @pytest.hookimpl(tryfirst=True)
@@ -250,9 +273,7 @@ class TreeReporter:
         self._guard(self.recorder.test_report, report)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        # pytest stops itself on a collection error with Session.Interrupted, a subclass of
-        # KeyboardInterrupt: that session failed, it was not killed.
-        self._ctrl_c = not isinstance(excinfo.value, pytest.Session.Interrupted)
+        self._ctrl_c = is_ctrl_c(excinfo.value)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -264,8 +285,7 @@ class TreeReporter:
             self.problem = self.problem or f"finishing the upload failed: {exc!r}"
         if self.settings.strict and self.problem is not None:
             # CI that must have its report: a failing exit code, unless the tests' own is one.
-            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            strict.fail_session(session)
             self.failed_session = True
         with contextlib.suppress(Exception):
             self._step_summary()
@@ -289,7 +309,10 @@ class TreeReporter:
         if self._broken and self._process is not None:
             # The journal has no end and never will: the uploader would wait for one.
             self._stop_uploader()
-        self._wait_for_upload()
+        try:
+            self._wait_for_upload()
+        except KeyboardInterrupt:
+            self._stop_waiting()
         uploaded = self.settings.upload and self.problem is None
         if uploaded and not self.settings.keep_journal:
             for path in (self.journal_path, self._status_path, self._log_path):
@@ -314,7 +337,7 @@ class TreeReporter:
         journal = _shown(self.journal_path)
         if self.problem is not None:
             problem = self._mask.text(redact.url(self.problem))
-            what = "ERROR (--mlflow-tree-strict)" if self.failed_session else "WARNING"
+            what = strict.LABEL if self.failed_session else "WARNING"
             return [
                 (
                     f"mlflow-tree: {what}: {problem}. The journal is kept; upload it "

@@ -409,6 +409,20 @@ def test_strict_mode_fails_a_green_session_whose_upload_failed(
     assert usage.ret == pytest.ExitCode.USAGE_ERROR
 
 
+def test_strict_mode_keeps_the_exit_code_of_a_session_without_tests(
+    pytester: pytest.Pytester, refused_port: int
+) -> None:
+    pytester.makepyfile(test_none="")
+    assert pytester.runpytest("-p", "no:mlflow_tree").ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    down = f"--mlflow-tree-tracking-uri=http://127.0.0.1:{refused_port}"
+    strict = pytester.runpytest("--mlflow-tree", down, "--mlflow-tree-strict")
+    # Exit code 5 fails a build already, and says more than 1 would.
+    assert strict.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    lines = tree_lines(strict)
+    assert len(lines) == 1, strict.outlines
+    assert lines[0].startswith("mlflow-tree: ERROR (--mlflow-tree-strict): the upload failed:")
+
+
 def test_strict_mode_changes_nothing_when_the_upload_succeeds(
     pytester: pytest.Pytester, store: Store
 ) -> None:

@@ -24,7 +24,51 @@ def test_unwritable_journal_dir_warns_and_the_tests_still_run(
     )
     result.assert_outcomes(passed=1, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*mlflow-tree: cannot write the journal*not recording*"])
+    result.stdout.fnmatch_lines(["*mlflow-tree: WARNING: cannot write the journal*not recording*"])
+
+
+def _tree_lines(result: pytest.RunResult) -> list[str]:
+    return [line for line in result.outlines if "mlflow-tree:" in line]
+
+
+@pytest.mark.parametrize(
+    ("suite", "code"),
+    [
+        ("def test_ok(): pass", pytest.ExitCode.OK),
+        ("def test_bad(): assert False", pytest.ExitCode.TESTS_FAILED),
+        ("", pytest.ExitCode.NO_TESTS_COLLECTED),
+    ],
+    ids=["passing", "failing", "no-tests"],
+)
+def test_unwritable_journal_dir_is_one_line_under_filterwarnings_error_and_strict_fails(
+    pytester: pytest.Pytester, store: Store, suite: str, code: pytest.ExitCode
+) -> None:
+    blocker = pytester.path / "not-a-dir"
+    blocker.write_text("a file where the journal directory should be")
+    # Every warning an error: the plugin's problem must not become one of the test run.
+    pytester.makeini("[pytest]\nfilterwarnings =\n    error\n")
+    pytester.makepyfile(test_suite=suite)
+    recording = (
+        "--mlflow-tree",
+        f"--mlflow-tree-tracking-uri={store.uri}",
+        f"--mlflow-tree-journal-dir={blocker / 'journals'}",
+    )
+    assert pytester.runpytest("-p", "no:mlflow_tree").ret == code
+
+    lenient = pytester.runpytest(*recording)
+    assert lenient.ret == code
+    assert "INTERNALERROR" not in lenient.stdout.str() + lenient.stderr.str()
+    (line,) = _tree_lines(lenient)
+    assert line.startswith("mlflow-tree: WARNING: cannot write the journal ("), line
+    assert line.endswith("): not recording"), line
+
+    # Strict: nothing recorded fails a session that passed; the tests' own failing code stays.
+    strict = pytester.runpytest(*recording, "--mlflow-tree-strict")
+    assert strict.ret == (pytest.ExitCode.TESTS_FAILED if code == pytest.ExitCode.OK else code)
+    assert "INTERNALERROR" not in strict.stdout.str() + strict.stderr.str()
+    (line,) = _tree_lines(strict)
+    assert line.startswith("mlflow-tree: ERROR (--mlflow-tree-strict): cannot write the journal")
+    assert [e.name for e in store.client().search_experiments()] == ["Default"]
 
 
 def _skinny_python() -> str | None:

@@ -204,3 +204,45 @@ def test_under_xdist_a_module_run_closes_when_its_last_test_ran(
     result, tree = record("-n", "2", "--dist", "loadfile", "--mlflow-tree-journal-dir=journal")
     result.assert_outcomes(passed=2)
     assert tree.modules["test_first.py"].info.status == "FINISHED"
+
+
+def test_only_ctrl_c_itself_counts_as_ctrl_c() -> None:
+    from pytest_mlflow_tree.reporter import is_ctrl_c
+
+    xdist_interrupted = pytest.importorskip("xdist.dsession").Interrupted
+
+    assert is_ctrl_c(KeyboardInterrupt())
+    # How pytest (collection errors, -x) and xdist's controller (-x) stop a session.
+    assert not is_ctrl_c(pytest.Session.Interrupted("stopping after 1 failures"))
+    assert not is_ctrl_c(xdist_interrupted("stopping after 1 failures"))
+
+
+STOPS_EARLY = {
+    "test_a_fails": """
+        def test_fails():
+            assert False, "the first failure stops the session"
+    """,
+    "test_b_more": """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(20))
+        def test_more(n):
+            pass
+    """,
+}
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["plain", "xdist"])
+def test_x_stops_the_session_as_failed_not_killed(
+    pytester: pytest.Pytester, record: Record, xdist: tuple[str, ...]
+) -> None:
+    """``-x`` is no Ctrl-C: under xdist as without it, the runs are FAILED, none KILLED."""
+    pytester.makepyfile(**STOPS_EARLY)
+    result, tree = record("-p", "no:randomly", "-x", *xdist)
+    assert result.ret != pytest.ExitCode.OK
+    assert result.parseoutcomes()["failed"] == 1
+    assert tree.session.info.status == "FAILED"
+    assert tree.modules["test_a_fails.py"].info.status == "FAILED"
+    assert tree.tests["test_a_fails.py::test_fails"].info.status == "FAILED"
+    cut = [r.info.run_name for r in tree.runs if r.info.status in ("KILLED", "RUNNING")]
+    assert cut == []
