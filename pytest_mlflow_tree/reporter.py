@@ -285,6 +285,9 @@ class TreeReporter:
     def expect(self, tests_per_module: dict[str, int]) -> None:
         self._guard(self.recorder.expect, dict(tests_per_module))
 
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._guard(self.recorder.start_test, nodeid, location)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._guard(self.recorder.test_report, report)
 

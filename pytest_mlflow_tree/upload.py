@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_mlflow_tree import dbcheck, journal, quiet, redact, retries, sqlitepath
+from pytest_mlflow_tree import dbcheck, journal, quiet, redact, retries, sqlitepath, started
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
 from pytest_mlflow_tree.records import Header
@@ -227,7 +227,7 @@ def run(
             beating.start()
         uploader.start()
         compact = CompactFilter()
-        uploader.apply_all(compact(builder.watch(records)))
+        uploader.apply_all(compact(builder.watch(started.with_killed_tests(records))))
         uploader.progress.applied += compact.dropped
         from pytest_mlflow_tree import htmlreport, sessionnote
 

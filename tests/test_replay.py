@@ -113,9 +113,9 @@ def lines_of(journal: Path) -> list[str]:
 
 
 def cut_after(lines: list[str], key: str) -> int:
-    """How many lines to keep so that the journal ends with the record of ``key``."""
-    keys = [json.loads(line).get("key") for line in lines]
-    return keys.index(key) + 1
+    """How many lines to keep so that the journal ends with the run record of test ``key``."""
+    runs = [(r.get("kind"), r.get("key")) for r in map(json.loads, lines)]
+    return runs.index(("run", key)) + 1
 
 
 def _stable(key: str, value: str) -> str:
