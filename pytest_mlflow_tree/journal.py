@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 from pytest_mlflow_tree.records import FORMAT, Header, Record
 
@@ -96,48 +96,61 @@ def follow(
     keep_waiting: Callable[[], bool],
     poll_seconds: float = 0.02,
     on_idle: Callable[[], None] | None = None,
+    source: BinaryIO | None = None,
 ) -> Iterator[Record]:
     """Yield records as they are appended, until an ``end`` record or ``keep_waiting()`` is false.
 
-    A last line without its newline is a record still being written (or cut off by a crash):
-    it is held back until completed. ``on_idle`` is called whenever no new record is there yet,
-    before waiting for one.
+    A last line without its newline is a record still being written (or cut off by a crash or
+    a full disk, maybe inside a character): it is held back until completed. ``on_idle`` is
+    called whenever no new record is there yet, before waiting for one. ``source``: the journal
+    already open (then ``path`` only names it in messages).
     """
-    with path.open("r", encoding="utf-8") as file:
-        pending = ""
-        # After the writer is gone, read once more: it may have written its last lines between
-        # our last read and the check.
-        last_pass = False
-        line_number = 0
-        while True:
-            chunk = file.readline()
-            if chunk:
-                pending += chunk
-                if not pending.endswith("\n"):
-                    continue
-                line, pending = pending, ""
-                if not line.strip():
-                    continue
-                line_number += 1
-                try:
-                    record = decode(line)
-                except ValueError as exc:
-                    what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
-                    raise JournalError(
-                        f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
-                    ) from None
-                yield record
-                if record.get("kind") == "end":
-                    return
+    with contextlib.nullcontext(source) if source is not None else path.open("rb") as file:
+        yield from _records(file, path, keep_waiting, poll_seconds, on_idle)
+
+
+def _records(
+    file: BinaryIO,
+    path: Path,
+    keep_waiting: Callable[[], bool],
+    poll_seconds: float,
+    on_idle: Callable[[], None] | None,
+) -> Iterator[Record]:
+    # Bytes, decoded a whole line at a time: a line cut inside a character is not text yet.
+    pending = b""
+    # After the writer is gone, read once more: it may have written its last lines between
+    # our last read and the check.
+    last_pass = False
+    line_number = 0
+    while True:
+        chunk = file.readline()
+        if chunk:
+            pending += chunk
+            if not pending.endswith(b"\n"):
                 continue
-            if last_pass:
+            line, pending = pending, b""
+            if not line.strip():
+                continue
+            line_number += 1
+            try:
+                record = decode(line.decode("utf-8"))
+            except ValueError as exc:
+                what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
+                raise JournalError(
+                    f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
+                ) from None
+            yield record
+            if record.get("kind") == "end":
                 return
-            if on_idle is not None:
-                on_idle()
-            if not keep_waiting():
-                last_pass = True
-                continue
-            time.sleep(poll_seconds)
+            continue
+        if last_pass:
+            return
+        if on_idle is not None:
+            on_idle()
+        if not keep_waiting():
+            last_pass = True
+            continue
+        time.sleep(poll_seconds)
 
 
 def read(path: Path) -> Iterator[Record]:

@@ -1,14 +1,18 @@
-"""The journal's records: tests cut off get a run.
+"""The journal file itself: lines cut anywhere, tests cut off.
 
-Pure logic; what crosses processes is tested end to end in ``test_kills`` and ``test_replay``.
+Pure logic on real files in ``tmp_path``; what crosses processes is tested end to end in
+``test_kills`` and ``test_replay``.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any, cast
 
-from pytest_mlflow_tree import started
+import pytest
+
+from pytest_mlflow_tree import journal, started
 from pytest_mlflow_tree.records import Record, StartRecord
 
 HEADER: dict[str, Any] = {
@@ -40,6 +44,58 @@ START: StartRecord = {
 
 def line(record: dict[str, Any]) -> bytes:
     return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def inside_a_character(data: bytes) -> int:
+    """An offset in ``data`` that falls between the bytes of a multi-byte character."""
+    first = next(i for i, byte in enumerate(data) if byte >= 0xC0)
+    return first + 1
+
+
+def test_a_journal_cut_inside_a_character_reads_up_to_its_last_whole_line(
+    tmp_path: Path,
+) -> None:
+    whole = line(HEADER) + line({**SESSION, "name": "plain"})
+    cut = line(SESSION)[: inside_a_character(line(SESSION))]
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(whole + cut)
+    with pytest.raises(UnicodeDecodeError):
+        path.read_bytes().decode("utf-8")
+
+    records = list(journal.read(path))
+
+    assert [r["kind"] for r in records] == ["journal", "open"]
+    assert records[1]["name"] == "plain"  # type: ignore[typeddict-item]
+
+
+def test_a_line_written_in_two_parts_split_inside_a_character_is_read_whole(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "live.jsonl"
+    second = line(SESSION)
+    split = inside_a_character(second)
+    path.write_bytes(line(HEADER) + second[:split])
+    appended: list[bool] = []
+
+    def write_the_rest() -> None:
+        # The writer finishes its line while the reader waits for it.
+        if not appended:
+            with path.open("ab") as file:
+                file.write(second[split:])
+            appended.append(True)
+
+    records = list(
+        journal.follow(path, lambda: not appended, poll_seconds=0, on_idle=write_the_rest)
+    )
+
+    assert records[1] == SESSION
+
+
+def test_a_whole_line_that_is_not_utf8_is_reported_as_damage(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.jsonl"
+    path.write_bytes(line(HEADER) + b'{"kind":"end","time":1,"x":"\xff"}\n')
+    with pytest.raises(journal.JournalError, match="damaged: line 2"):
+        list(journal.read(path))
 
 
 def kinds_and_statuses(records: list[Record]) -> list[tuple[Any, Any]]:

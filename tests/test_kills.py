@@ -334,3 +334,69 @@ def test_a_full_disk_stops_the_journal_not_the_tests_and_replay_keeps_what_was_w
     assert_recorded_once(tree.runs, journaled + cut_off)
     assert {k for k, run in tree.tests.items() if run.info.status == "KILLED"} == set(cut_off)
     assert tree.session.info.status == "KILLED"
+
+
+CUT_INSIDE_A_CHARACTER = """
+    import glob
+    import os
+    import resource
+
+    import pytest
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(nodeid, location):
+        if not nodeid.endswith("::test_third"):
+            return
+        # The disk fills up inside the first character of more than one byte in the record
+        # of this test's start, about to be written: what comes before it fits, no more.
+        (journal,) = glob.glob("journals/*.jsonl")
+        head = '{"kind":"start","key":"' + nodeid.split("é")[0]
+        size = os.path.getsize(journal) + len(head.encode("utf-8")) + 1
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+"""
+
+
+def test_a_disk_full_inside_a_character_leaves_a_journal_that_replays_up_to_the_cut(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    pytester.makeconftest(CUT_INSIDE_A_CHARACTER)
+    pytester.makepyfile(
+        **{
+            "test_données": """
+                def test_first():
+                    pass
+
+                def test_second():
+                    pass
+
+                def test_third():
+                    pass
+            """
+        }
+    )
+    journals = pytester.path / "journals"
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    done = subprocess.run(
+        [*command, *store.args(), f"--mlflow-tree-journal-dir={journals}"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "3 passed" in done.stdout
+    assert "File too large" in output
+    (journal,) = journals_in(journals)
+    with pytest.raises(UnicodeDecodeError):
+        journal.read_bytes().decode("utf-8")
+
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    tree = store.tree()
+    before = ["test_données.py::test_first", "test_données.py::test_second"]
+    assert_recorded_once(tree.runs, before)
+    assert all(tree.tests[nodeid].info.status == "FINISHED" for nodeid in before)
+    assert tree.modules["test_données.py"].info.status == "KILLED"
+    assert tree.session.info.status == "KILLED"
