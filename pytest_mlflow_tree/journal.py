@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,13 +54,41 @@ def decode(line: str) -> Record:
 
 
 class JournalWriter:
-    """Writes records line by line; each line reaches the OS before ``write`` returns."""
+    """Writes records line by line; each line reaches the OS before ``write`` returns.
+
+    The file stays open for reading too: a test may delete the journal's directory (tests of
+    tools delete ``.pytest_cache``), and ``put_back`` then writes the journal there again.
+    """
 
     def __init__(self, path: Path, mask: Callable[[str], str] | None = None) -> None:
         self.path = path
         self._mask = mask
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
+        self._held = path.open("rb")
+
+    def reader(self) -> BinaryIO:
+        """A handle of its own reading the journal from its start, whatever becomes of the path.
+
+        Opened by path: call it before the tests run.
+        """
+        return self.path.open("rb")
+
+    def put_back(self) -> bool:
+        """Write the journal to its path again if it is no longer there; whether it was not.
+
+        From then on the file at the path is a copy: call again after the last write.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.stat(self.path), os.fstat(self._held.fileno())):
+                return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("wb") as copy:
+            self._held.seek(0)
+            shutil.copyfileobj(self._held, copy)
+        os.replace(temporary, self.path)
+        return True
 
     def write(self, record: Record) -> None:
         line = encode(record)
@@ -68,6 +97,7 @@ class JournalWriter:
         self._file.write(line + "\n")
 
     def close(self) -> None:
+        """Close for writing; ``put_back`` still works until ``release``."""
         if self._file.closed:
             return
         try:
@@ -77,6 +107,11 @@ class JournalWriter:
             # Closed even when the disk is full: a second close must not fail again.
             with contextlib.suppress(OSError):
                 self._file.close()
+
+    def release(self) -> None:
+        """Let go of the file: after ``close``, once the journal is where it belongs."""
+        self.close()
+        self._held.close()
 
 
 def check_header(record: Record, path: Path) -> Header:

@@ -1,12 +1,13 @@
-"""The journal file itself: lines cut anywhere, tests cut off.
+"""The journal file itself: lines cut anywhere, a directory deleted under it, tests cut off.
 
 Pure logic on real files in ``tmp_path``; what crosses processes is tested end to end in
-``test_kills`` and ``test_replay``.
+``test_kills``, ``test_replay`` and ``test_deleted_journal``.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any, cast
 
@@ -96,6 +97,37 @@ def test_a_whole_line_that_is_not_utf8_is_reported_as_damage(tmp_path: Path) -> 
     path.write_bytes(line(HEADER) + b'{"kind":"end","time":1,"x":"\xff"}\n')
     with pytest.raises(journal.JournalError, match="damaged: line 2"):
         list(journal.read(path))
+
+
+def test_a_journal_whose_directory_is_deleted_is_written_back_whole(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "d" / "journal.jsonl"
+    writer = journal.JournalWriter(path)
+    writer.write(HEADER)  # type: ignore[arg-type]
+    assert writer.put_back() is False
+    shutil.rmtree(tmp_path / "cache")
+
+    writer.write(SESSION)  # type: ignore[arg-type]
+    assert writer.put_back() is True
+    writer.write({"kind": "end", "time": 2_000})
+    writer.close()
+    writer.put_back()
+    writer.release()
+
+    assert [r["kind"] for r in journal.read(path)] == ["journal", "open", "end"]
+
+
+def test_a_reader_handed_out_reads_the_journal_after_its_directory_is_deleted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "cache" / "journal.jsonl"
+    writer = journal.JournalWriter(path)
+    with writer.reader() as source:
+        writer.write(HEADER)  # type: ignore[arg-type]
+        shutil.rmtree(tmp_path / "cache")
+        writer.write({"kind": "end", "time": 2_000})
+        writer.release()
+        records = list(journal.follow(path, lambda: False, source=source))
+    assert [r["kind"] for r in records] == ["journal", "end"]
 
 
 def kinds_and_statuses(records: list[Record]) -> list[tuple[Any, Any]]:
