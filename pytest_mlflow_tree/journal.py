@@ -7,10 +7,11 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, BinaryIO, cast
 
 from pytest_mlflow_tree.records import FORMAT, Header, Record
 
@@ -53,13 +54,41 @@ def decode(line: str) -> Record:
 
 
 class JournalWriter:
-    """Writes records line by line; each line reaches the OS before ``write`` returns."""
+    """Writes records line by line; each line reaches the OS before ``write`` returns.
+
+    The file stays open for reading too: a test may delete the journal's directory (tests of
+    tools delete ``.pytest_cache``), and ``put_back`` then writes the journal there again.
+    """
 
     def __init__(self, path: Path, mask: Callable[[Record], Record] | None = None) -> None:
         self.path = path
         self._mask = mask
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("a", encoding="utf-8", buffering=1)
+        self._held = path.open("rb")
+
+    def reader(self) -> BinaryIO:
+        """A handle of its own reading the journal from its start, whatever becomes of the path.
+
+        Opened by path: call it before the tests run.
+        """
+        return self.path.open("rb")
+
+    def put_back(self) -> bool:
+        """Write the journal to its path again if it is no longer there; whether it was not.
+
+        From then on the file at the path is a copy: call again after the last write.
+        """
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.samestat(os.stat(self.path), os.fstat(self._held.fileno())):
+                return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        with temporary.open("wb") as copy:
+            self._held.seek(0)
+            shutil.copyfileobj(self._held, copy)
+        os.replace(temporary, self.path)
+        return True
 
     def write(self, record: Record) -> None:
         # Masked as a record, not as text: a secret that is also a key, a number or part of the
@@ -69,6 +98,7 @@ class JournalWriter:
         self._file.write(encode(record) + "\n")
 
     def close(self) -> None:
+        """Close for writing; ``put_back`` still works until ``release``."""
         if self._file.closed:
             return
         try:
@@ -78,6 +108,11 @@ class JournalWriter:
             # Closed even when the disk is full: a second close must not fail again.
             with contextlib.suppress(OSError):
                 self._file.close()
+
+    def release(self) -> None:
+        """Let go of the file: after ``close``, once the journal is where it belongs."""
+        self.close()
+        self._held.close()
 
 
 # The end record is short: its line is within this many bytes of the end of the file.
@@ -123,48 +158,61 @@ def follow(
     keep_waiting: Callable[[], bool],
     poll_seconds: float = 0.02,
     on_idle: Callable[[], None] | None = None,
+    source: BinaryIO | None = None,
 ) -> Iterator[Record]:
     """Yield records as they are appended, until an ``end`` record or ``keep_waiting()`` is false.
 
-    A last line without its newline is a record still being written (or cut off by a crash):
-    it is held back until completed. ``on_idle`` is called whenever no new record is there yet,
-    before waiting for one.
+    A last line without its newline is a record still being written (or cut off by a crash or
+    a full disk, maybe inside a character): it is held back until completed. ``on_idle`` is
+    called whenever no new record is there yet, before waiting for one. ``source``: the journal
+    already open (then ``path`` only names it in messages).
     """
-    with path.open("r", encoding="utf-8") as file:
-        pending = ""
-        # After the writer is gone, read once more: it may have written its last lines between
-        # our last read and the check.
-        last_pass = False
-        line_number = 0
-        while True:
-            chunk = file.readline()
-            if chunk:
-                pending += chunk
-                if not pending.endswith("\n"):
-                    continue
-                line, pending = pending, ""
-                if not line.strip():
-                    continue
-                line_number += 1
-                try:
-                    record = decode(line)
-                except ValueError as exc:
-                    what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
-                    raise JournalError(
-                        f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
-                    ) from None
-                yield record
-                if record.get("kind") == "end":
-                    return
+    with contextlib.nullcontext(source) if source is not None else path.open("rb") as file:
+        yield from _records(file, path, keep_waiting, poll_seconds, on_idle)
+
+
+def _records(
+    file: BinaryIO,
+    path: Path,
+    keep_waiting: Callable[[], bool],
+    poll_seconds: float,
+    on_idle: Callable[[], None] | None,
+) -> Iterator[Record]:
+    # Bytes, decoded a whole line at a time: a line cut inside a character is not text yet.
+    pending = b""
+    # After the writer is gone, read once more: it may have written its last lines between
+    # our last read and the check.
+    last_pass = False
+    line_number = 0
+    while True:
+        chunk = file.readline()
+        if chunk:
+            pending += chunk
+            if not pending.endswith(b"\n"):
                 continue
-            if last_pass:
+            line, pending = pending, b""
+            if not line.strip():
+                continue
+            line_number += 1
+            try:
+                record = decode(line.decode("utf-8"))
+            except ValueError as exc:
+                what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
+                raise JournalError(
+                    f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
+                ) from None
+            yield record
+            if record.get("kind") == "end":
                 return
-            if on_idle is not None:
-                on_idle()
-            if not keep_waiting():
-                last_pass = True
-                continue
-            time.sleep(poll_seconds)
+            continue
+        if last_pass:
+            return
+        if on_idle is not None:
+            on_idle()
+        if not keep_waiting():
+            last_pass = True
+            continue
+        time.sleep(poll_seconds)
 
 
 def read(path: Path) -> Iterator[Record]:

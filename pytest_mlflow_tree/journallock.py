@@ -14,18 +14,23 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 @contextlib.contextmanager
-def held(path: Path, on_wait: Callable[[], None]) -> Iterator[None]:
-    """Hold ``path``'s upload lock; ``on_wait`` is called once if another upload holds it."""
+def held(path: Path, on_wait: Callable[[], None], source: BinaryIO | None = None) -> Iterator[None]:
+    """Hold ``path``'s upload lock; ``on_wait`` is called once if another upload holds it.
+
+    ``source``: the journal already open (a test may have deleted its path meanwhile).
+    """
     if sys.platform == "win32":
         # No flock: concurrent uploads are left to duplicates.resolve, which keeps one copy.
         yield
         return
     import fcntl
 
-    with path.open("rb") as file:
+    with contextlib.ExitStack() as opened:
+        file = source if source is not None else opened.enter_context(path.open("rb"))
         try:
             fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pytest_mlflow_tree import iteminfo, logged, outcome, reruns, subtests
+from pytest_mlflow_tree import iteminfo, logged, outcome, reruns, started, subtests
 from pytest_mlflow_tree.journal import JournalWriter
 from pytest_mlflow_tree.records import (
     FAILURE_ARTIFACT,
@@ -21,6 +21,7 @@ from pytest_mlflow_tree.records import (
     CloseRecord,
     OpenRecord,
     RunRecord,
+    StartRecord,
     module_of,
 )
 from pytest_mlflow_tree.summary import Tally
@@ -105,6 +106,8 @@ class Recorder:
         # How pytest's summary line counts a report (asked for tests with subtests only).
         self._category = category
         self._tests: dict[tuple[str, str | None], _OpenTest] = {}
+        # Tests started (by run key) and not yet finished, as journaled.
+        self._started: dict[str, StartRecord] = {}
         self._modules: dict[str, _Group] = {}
         self._expected: dict[str, int] = {}
         # Failed attempts of tests that pytest-rerunfailures runs again, by run key: a retry
@@ -146,6 +149,9 @@ class Recorder:
             # A test still open here was cut off mid-run (Ctrl-C, a crash).
             self._finish_test(key[0], test, killed=True)
         self._tests.clear()
+        for start in list(self._started.values()):
+            # Started, but cut off before any phase was reported (Ctrl-C in a fixture).
+            self._finish_unreported(start, ms(now))
         for group in self._modules.values():
             if not group.closed:
                 incomplete = group.expected is not None and group.tally.tests < group.expected
@@ -188,12 +194,31 @@ class Recorder:
         group.end = self._clock()
         self._close_group(group, extra_tags=tags, artifacts=artifacts)
 
+    def start_test(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """A test is about to run: journal it, so that it has a run even if it ends the process."""
+        if self.per_worker:
+            return  # which worker runs it is not known yet
+        nodeid = self._nodeid(nodeid)
+        now = self._clock()
+        module_key = module_of(nodeid)
+        self._module(module_key, now)
+        path, line, domain = location
+        tags = {"pytest.nodeid": nodeid, "pytest.file": path, "mlflow.source.name": module_key}
+        if line is not None:
+            tags["pytest.line"] = str(line + 1)
+        record: StartRecord = {
+            "kind": "start",
+            "key": nodeid,
+            "parent": module_key,
+            "name": domain,
+            "start": ms(now),
+            "tags": tags,
+        }
+        self._write(record)
+        self._started[nodeid] = record
+
     def test_report(self, report: pytest.TestReport) -> None:
-        nodeid = report.nodeid
-        if self.group_suffixes and nodeid.rfind("@") > nodeid.rfind("]"):
-            # xdist's --dist loadgroup appends "@group" to the nodeids (with pytest < 9):
-            # a scheduling detail, not the test's id.
-            nodeid = nodeid.rsplit("@", 1)[0]
+        nodeid = self._nodeid(report.nodeid)
         key = (nodeid, _worker(report))
         test = self._tests.get(key)
         if test is None:
@@ -219,7 +244,16 @@ class Recorder:
 
     # -- internals -----------------------------------------------------------------------------
 
-    def _write(self, record: OpenRecord | CloseRecord | RunRecord | dict[str, object]) -> None:
+    def _nodeid(self, nodeid: str) -> str:
+        if self.group_suffixes and nodeid.rfind("@") > nodeid.rfind("]"):
+            # xdist's --dist loadgroup appends "@group" to the nodeids (with pytest < 9):
+            # a scheduling detail, not the test's id.
+            return nodeid.rsplit("@", 1)[0]
+        return nodeid
+
+    def _write(
+        self, record: OpenRecord | CloseRecord | RunRecord | StartRecord | dict[str, object]
+    ) -> None:
         self._writer.write(record)  # type: ignore[arg-type]
         self.records_written += 1
 
@@ -311,14 +345,29 @@ class Recorder:
         }
         logged.merge_into(record, reports)
         self._write(record)
+        self._started.pop(key, None)
         # pytest's summary line counts a failed subtest as a failure too.
         subtest_counts = subtests.summary_counts(test.subtests, self._category)
         for tally in (group.tally, self._session.tally):
             tally.tests += 1
             tally.add(decided.counts, seconds)
             tally.add(subtest_counts)
+        self._ended(group, end)
+
+    def _finish_unreported(self, start: StartRecord, end: int) -> None:
+        record = started.killed_run(start, end)
+        self._write(record)
+        del self._started[start["key"]]
+        group = self._module(start["parent"], self._clock())
+        for tally in (group.tally, self._session.tally):
+            tally.tests += 1
+        self._ended(group, record["end"] / 1000)
+
+    def _ended(self, group: _Group, end: float) -> None:
+        """A test of ``group`` has ended at ``end``: the group closes after its last test."""
         group.end = max(group.end, end)
-        if group.expected is not None and group.tally.tests >= group.expected:
+        expected = group.expected
+        if not group.closed and expected is not None and group.tally.tests >= expected:
             self._close_group(group)
 
     def _decide(self, test: _OpenTest) -> outcome.Outcome:

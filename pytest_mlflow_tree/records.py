@@ -3,11 +3,14 @@
 A journal is JSON lines. The first line is a ``journal`` header; then ``open`` records create a
 run, ``close`` records finish one, and ``run`` records do both for a test. ``end`` marks a
 complete journal. Parents are always opened before their children, so an uploader that applies
-records in order can resolve every parent run id.
+records in order can resolve every parent run id. A ``start`` record says a test began; a
+journal that ends before the test's ``run`` record (the process died in the test) gets a KILLED
+run for it.
 
 Bump ``FORMAT`` on any change an older uploader would misread. Optional fields added later
 (``metric_steps``, ``files_dir``, ``live_run_id``, the header's ``parent_run_id`` and
-``resume_run_id``) keep format 1: older journals lack them and replay as before.
+``resume_run_id``) keep format 1: older journals lack them and replay as before. So do
+``start`` records: older uploaders skip records of kinds they do not know.
 """
 
 from __future__ import annotations
@@ -94,9 +97,21 @@ class RunRecord(RunData):
     status: str
 
 
+class StartRecord(TypedDict):
+    """A test has started: written before it runs, so that a test that ends the process has
+    a run too."""
+
+    kind: Literal["start"]
+    key: str
+    parent: str
+    name: str
+    start: int
+    tags: dict[str, str]
+
+
 class EndRecord(TypedDict):
     kind: Literal["end"]
     time: int
 
 
-Record = Header | OpenRecord | CloseRecord | RunRecord | EndRecord
+Record = Header | OpenRecord | CloseRecord | RunRecord | StartRecord | EndRecord

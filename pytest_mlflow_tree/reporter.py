@@ -78,6 +78,10 @@ class TreeReporter:
         self.settings = settings
         self.problem: str | None = None
         self.status: Status | None = None
+        # Why the journal is not at ``journal_path`` at the end, if it is not.
+        self.journal_lost: str | None = None
+        # A test deleted the journal (and its directory, with the uploader's status and log).
+        self._journal_deleted = False
         self._process: subprocess.Popen[bytes] | None = None
         self._broken = False
         self._finished = False
@@ -162,13 +166,15 @@ class TreeReporter:
             return
         env = quiet.environment(dict(os.environ))
         env["MLFLOW_TRACKING_URI"] = uri
-        with self._log_path.open("wb") as log:
+        # The journal is handed over open: a test may delete its directory.
+        with self._log_path.open("wb") as log, self._writer.reader() as journal:
             self._process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
                     "pytest_mlflow_tree.upload",
                     str(self.journal_path),
+                    "--journal-on-stdin",
                     "--follow-pid",
                     str(os.getpid()),
                     "--status",
@@ -176,7 +182,7 @@ class TreeReporter:
                     "--give-up",
                     str(self.settings.stall_seconds),
                 ],
-                stdin=subprocess.DEVNULL,
+                stdin=journal,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
@@ -230,6 +236,8 @@ class TreeReporter:
                 self.problem = f"the uploader process was killed (signal {-code})"
             elif self.status is None:
                 self.problem = f"the uploader exited with code {code}"
+                if self._journal_deleted:
+                    self.problem += " (a test deleted its status and log, next to the journal)"
             elif not self.status.done:
                 self.problem = f"the upload failed: {self.status.error}"
 
@@ -269,6 +277,9 @@ class TreeReporter:
     def expect(self, tests_per_module: dict[str, int]) -> None:
         self._guard(self.recorder.expect, dict(tests_per_module))
 
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self._guard(self.recorder.start_test, nodeid, location)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self._guard(self.recorder.test_report, report)
 
@@ -278,6 +289,9 @@ class TreeReporter:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED and self._ctrl_c
+        # The tests are over: if one deleted the journal's directory, it is back before the
+        # uploader's last status is due.
+        self._put_back_journal()
         self._guard(self.recorder.close_session, int(exitstatus), interrupted)
         try:
             self._finish()
@@ -305,19 +319,34 @@ class TreeReporter:
         if self._finished:
             return
         self._finished = True
-        self._writer.close()
-        if self._broken and self._process is not None:
-            # The journal has no end and never will: the uploader would wait for one.
-            self._stop_uploader()
         try:
-            self._wait_for_upload()
-        except KeyboardInterrupt:
-            self._stop_waiting()
-        uploaded = self.settings.upload and self.problem is None
-        if uploaded and not self.settings.keep_journal:
-            for path in (self.journal_path, self._status_path, self._log_path):
-                path.unlink(missing_ok=True)
-            shutil.rmtree(self.files_dir, ignore_errors=True)
+            self._writer.close()
+            self._put_back_journal()
+            if self._broken and self._process is not None:
+                # The journal has no end and never will: the uploader would wait for one.
+                self._stop_uploader()
+            try:
+                self._wait_for_upload()
+            except KeyboardInterrupt:
+                self._stop_waiting()
+            uploaded = self.settings.upload and self.problem is None
+            if uploaded and not self.settings.keep_journal:
+                for path in (self.journal_path, self._status_path, self._log_path):
+                    path.unlink(missing_ok=True)
+                shutil.rmtree(self.files_dir, ignore_errors=True)
+        finally:
+            self._writer.release()
+
+    def _put_back_journal(self) -> None:
+        """Write the journal again where it belongs if a test deleted it (or its directory)."""
+        try:
+            # Through pytest's cache API first, where the journal is in its cache: a cache
+            # directory made again gets its supporting files (.gitignore) too.
+            _journal_dir(self.config, self.settings)
+            if self._writer.put_back():
+                self._journal_deleted = True
+        except OSError as exc:
+            self.journal_lost = f"a test deleted it and it cannot be written again ({exc})"
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self._mask.weak:
@@ -335,17 +364,19 @@ class TreeReporter:
     def summary_lines(self) -> list[tuple[str, bool]]:
         """(line, is_warning) pairs for the end of the terminal summary."""
         journal = _shown(self.journal_path)
+        lost = self.journal_lost
         if self.problem is not None:
             problem = self._mask.text(redact.url(self.problem))
             what = strict.LABEL if self.failed_session else "WARNING"
-            return [
-                (
-                    f"mlflow-tree: {what}: {problem}. The journal is kept; upload it "
-                    f"with: pytest-mlflow-tree replay {journal}",
-                    True,
-                )
-            ]
+            kept = (
+                f"The journal is kept; upload it with: pytest-mlflow-tree replay {journal}"
+                if lost is None
+                else f"The journal {journal} is lost: {lost}"
+            )
+            return [(f"mlflow-tree: {what}: {problem}. {kept}", True)]
         if not self.settings.upload:
+            if lost is not None:
+                return [(f"mlflow-tree: WARNING: the journal {journal} is lost: {lost}", True)]
             return [(f"mlflow-tree: journal written to {journal}", False)]
         status = self.status
         if status is None or not status.session_run_id or not status.experiment_id:
@@ -372,4 +403,4 @@ class TreeReporter:
         if not self._finished:
             self._finished = True
             with contextlib.suppress(Exception):
-                self._writer.close()
+                self._writer.release()

@@ -25,11 +25,16 @@ class Status:
     # True once every record of a complete journal is in the tracking store.
     done: bool = False
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path) -> bool:
+        """Whether it was written: not while its directory is gone (a test deleted it)."""
         # Write then rename, so a reader never sees half a file.
         temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(json.dumps(asdict(self)), encoding="utf-8")
-        os.replace(temporary, path)
+        try:
+            temporary.write_text(json.dumps(asdict(self)), encoding="utf-8")
+            os.replace(temporary, path)
+        except FileNotFoundError:
+            return False
+        return True
 
     @classmethod
     def read(cls, path: Path) -> Status | None:

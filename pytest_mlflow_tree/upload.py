@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pytest_mlflow_tree import (
     dbcheck,
@@ -27,6 +27,7 @@ from pytest_mlflow_tree import (
     redact,
     retries,
     sqlitepath,
+    started,
 )
 from pytest_mlflow_tree.anchor import AnchorError
 from pytest_mlflow_tree.compact import CompactFilter
@@ -49,6 +50,11 @@ _HEARTBEAT = 0.5
 # Threads uploading tests to a tracking server at once. Enough to hide the server's latency on
 # a few cores without flooding a shared server.
 DEFAULT_SERVER_WORKERS = 8
+
+# How often the last status is tried again while its directory is gone (a test deleted it;
+# pytest writes it again once the tests are over).
+_STATUS_RETRY = 0.05
+_STATUS_RETRIES = 12_000
 
 # Seconds without an answer from the tracking store before the upload gives up (the journal
 # keeps the rest for replay). Also the default of --mlflow-tree-stall.
@@ -136,8 +142,11 @@ def run(
     give_up: float = DEFAULT_GIVE_UP,
     sql_writer: str = "auto",
     slow_give_up: float | None = None,
+    source: BinaryIO | None = None,
 ) -> Status:
     """Upload one journal; return the final status. Raises nothing: errors land in the status.
+
+    ``source``: the journal already open (pytest hands it over so), read instead of ``path``.
 
     ``log_traceback`` prints unexpected errors' tracebacks to stderr: the uploader process's
     stderr is its log file, while the replay command shows the user one line instead.
@@ -214,8 +223,8 @@ def run(
     # Released last, once the status says how this upload ended.
     lock = contextlib.ExitStack()
     try:
-        lock.enter_context(journallock.held(path, other_upload))
-        records = journal.follow(path, keep_waiting, on_idle=idle)
+        lock.enter_context(journallock.held(path, other_upload, source))
+        records = journal.follow(path, keep_waiting, on_idle=idle, source=source)
         first = next(records, None)
         if first is None:
             raise journal.JournalError(f"{path} is empty")
@@ -275,7 +284,7 @@ def run(
             beating.start()
         uploader.start()
         compact = CompactFilter()
-        uploader.apply_all(compact(builder.watch(records)))
+        uploader.apply_all(compact(builder.watch(started.with_killed_tests(records))))
         uploader.progress.applied += compact.dropped
         from pytest_mlflow_tree import htmlreport, sessionnote
 
@@ -316,9 +325,17 @@ def run(
     if uploader is not None:
         report(uploader.progress, force=True)
     if status_path is not None:
-        status.write(status_path)
+        _write_last(status, status_path, keep_waiting)
     lock.close()
     return status
+
+
+def _write_last(status: Status, path: Path, keep_waiting: Callable[[], bool]) -> None:
+    """Write the final status, waiting for its directory while pytest runs: pytest reads it."""
+    for _ in range(_STATUS_RETRIES):  # bounded, and pytest stops waiting for us before
+        if status.write(path) or not keep_waiting():
+            return
+        time.sleep(_STATUS_RETRY)
 
 
 def _give_up_if_silent(
@@ -340,6 +357,9 @@ def _give_up_if_silent(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_mlflow_tree.upload")
     parser.add_argument("journal", type=Path)
+    parser.add_argument(
+        "--journal-on-stdin", action="store_true", help="read JOURNAL from stdin, already open"
+    )
     parser.add_argument("--follow-pid", type=int, help="follow the journal while PID lives")
     parser.add_argument("--status", type=Path, help="write progress to this JSON file")
     parser.add_argument("--workers", type=int, help="concurrent test uploads")
@@ -360,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         log_traceback=True,
         give_up=args.give_up,
+        source=sys.stdin.buffer if args.journal_on_stdin else None,
     )
     return 0 if status.done else 1
 

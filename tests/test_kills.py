@@ -1,9 +1,10 @@
 """Processes killed and a disk that fills up: the journal keeps everything finished before.
 
-pytest killed with SIGKILL, an xdist worker dying, the uploader killed, the journal's file
-hitting its size limit: each really happens here. What was finished before the fault is in the
-journal; the upload (live, or ``replay`` afterwards) completes the tree, and runs cut off are
-KILLED, never left RUNNING.
+pytest killed with SIGKILL, a test ending the process, an xdist worker dying, the uploader
+killed, the journal's file hitting its size limit: each really happens here. What was finished
+before the fault is in the journal; the upload (live, or ``replay`` afterwards) completes the
+tree, and runs cut off are KILLED, never left RUNNING. The test running at the time of the fault
+has a run too, KILLED: its start is journaled before it runs.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import Store
+from conftest import Record, Store
 from replaying import assert_recorded_once, replay
 
 from pytest_mlflow_tree.status import Status
@@ -44,6 +45,9 @@ def wait_for_upload(status_path: Path, seconds: float = 120) -> Status:
             return status
         time.sleep(0.1)
     raise AssertionError(f"the uploader did not finish within {seconds} s")
+
+
+KILLER = "test_b.py::test_killer"
 
 
 def test_pytest_killed_mid_session_the_upload_completes_with_the_cut_runs_killed(
@@ -90,8 +94,8 @@ def test_pytest_killed_mid_session_the_upload_completes_with_the_cut_runs_killed
     status = wait_for_upload(journal.with_suffix(".status.json"))
     assert status.done, status.error
     tree = store.tree()
-    finished = [*FINISHED_FIRST, "test_b.py::test_before"]
-    assert_recorded_once(tree.runs, finished)
+    assert_recorded_once(tree.runs, [*FINISHED_FIRST, "test_b.py::test_before", KILLER])
+    assert tree.tests[KILLER].info.status == "KILLED"
     assert tree.session.info.status == "KILLED"
     assert tree.modules["test_a.py"].info.status == "FINISHED"
     assert tree.modules["test_b.py"].info.status == "KILLED"
@@ -100,6 +104,78 @@ def test_pytest_killed_mid_session_the_upload_completes_with_the_cut_runs_killed
     code, _, err = replay(str(journal))
     assert code == 0, err
     assert {r.info.run_id for r in store.tree().runs} == {r.info.run_id for r in tree.runs}
+
+
+def test_a_test_that_ends_the_process_has_its_run_killed_under_its_module(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    pytester.makepyfile(
+        test_a=FIRST,
+        test_b="""
+            import os
+
+            def test_before():
+                pass
+
+            def test_exits():
+                os._exit(3)
+
+            def test_never():
+                pass
+        """,
+    )
+    journals = pytester.path / "journals"
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", *store.args(), f"--mlflow-tree-journal-dir={journals}", timeout=120
+    )
+    assert result.ret == 3
+    (journal,) = journals_in(journals)
+    status = wait_for_upload(journal.with_suffix(".status.json"))
+    assert status.done, status.error
+    tree = store.tree()
+    exits = "test_b.py::test_exits"
+    assert_recorded_once(tree.runs, [*FINISHED_FIRST, "test_b.py::test_before", exits])
+    run = tree.tests[exits]
+    assert run.info.status == "KILLED"
+    assert run.data.tags["pytest.outcome"] == "killed"
+    assert run.info.run_name == "test_exits"
+    module = tree.modules["test_b.py"]
+    assert run.data.tags["mlflow.parentRunId"] == module.info.run_id
+    assert module.info.status == "KILLED"
+    assert tree.session.info.status == "KILLED"
+    assert run.info.start_time <= run.info.end_time == module.info.end_time
+
+
+def test_a_test_interrupted_before_any_phase_was_reported_has_its_run_killed(
+    pytester: pytest.Pytester, record: Record
+) -> None:
+    pytester.makepyfile(
+        test_a="""
+            import pytest
+
+            @pytest.fixture
+            def interrupted():
+                raise KeyboardInterrupt
+
+            def test_before():
+                pass
+
+            def test_interrupted_in_setup(interrupted):
+                pass
+
+            def test_never():
+                pass
+        """
+    )
+    result, tree = record("-p", "no:randomly", subprocess=True)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    nodeid = "test_a.py::test_interrupted_in_setup"
+    assert_recorded_once(tree.runs, ["test_a.py::test_before", nodeid])
+    assert tree.tests[nodeid].info.status == "KILLED"
+    assert tree.tests[nodeid].data.tags["pytest.outcome"] == "killed"
+    assert tree.modules["test_a.py"].info.status == "KILLED"
+    assert tree.modules["test_a.py"].data.metrics["tests"] == 2
+    assert tree.session.info.status == "KILLED"
 
 
 def test_an_xdist_worker_crashing_changes_no_outcome_and_leaves_nothing_running(
@@ -205,7 +281,7 @@ FILL_THE_DISK = """
 def test_a_full_disk_stops_the_journal_not_the_tests_and_replay_keeps_what_was_written(
     pytester: pytest.Pytester, store: Store
 ) -> None:
-    limit = 12_000
+    limit = 24_000
     pytester.makeconftest(FILL_THE_DISK.format(limit=limit))
     pytester.makepyfile(
         test_many="""
@@ -249,9 +325,78 @@ def test_a_full_disk_stops_the_journal_not_the_tests_and_replay_keeps_what_was_w
     ]
     journaled = [r["key"] for r in complete if r["kind"] == "run"]
     assert 3 <= len(journaled) < 60
+    # Tests whose start is journaled but not their end: cut off by the full disk.
+    cut_off = [r["key"] for r in complete if r["kind"] == "start" and r["key"] not in journaled]
 
     code, _, err = replay(str(journal))
     assert code == 0, err
     tree = store.tree()
-    assert_recorded_once(tree.runs, journaled)
+    assert_recorded_once(tree.runs, journaled + cut_off)
+    assert {k for k, run in tree.tests.items() if run.info.status == "KILLED"} == set(cut_off)
+    assert tree.session.info.status == "KILLED"
+
+
+CUT_INSIDE_A_CHARACTER = """
+    import glob
+    import os
+    import resource
+
+    import pytest
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logstart(nodeid, location):
+        if not nodeid.endswith("::test_third"):
+            return
+        # The disk fills up inside the first character of more than one byte in the record
+        # of this test's start, about to be written: what comes before it fits, no more.
+        (journal,) = glob.glob("journals/*.jsonl")
+        head = '{"kind":"start","key":"' + nodeid.split("é")[0]
+        size = os.path.getsize(journal) + len(head.encode("utf-8")) + 1
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+"""
+
+
+def test_a_disk_full_inside_a_character_leaves_a_journal_that_replays_up_to_the_cut(
+    pytester: pytest.Pytester, store: Store
+) -> None:
+    pytester.makeconftest(CUT_INSIDE_A_CHARACTER)
+    pytester.makepyfile(
+        **{
+            "test_données": """
+                def test_first():
+                    pass
+
+                def test_second():
+                    pass
+
+                def test_third():
+                    pass
+            """
+        }
+    )
+    journals = pytester.path / "journals"
+    command = [sys.executable, "-m", "pytest", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    done = subprocess.run(
+        [*command, *store.args(), f"--mlflow-tree-journal-dir={journals}"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "3 passed" in done.stdout
+    assert "File too large" in output
+    (journal,) = journals_in(journals)
+    with pytest.raises(UnicodeDecodeError):
+        journal.read_bytes().decode("utf-8")
+
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    tree = store.tree()
+    before = ["test_données.py::test_first", "test_données.py::test_second"]
+    assert_recorded_once(tree.runs, before)
+    assert all(tree.tests[nodeid].info.status == "FINISHED" for nodeid in before)
+    assert tree.modules["test_données.py"].info.status == "KILLED"
     assert tree.session.info.status == "KILLED"

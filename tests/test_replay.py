@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import Store, Tree
+from replaying import journal_only as journal_only_of
 from replaying import replay
 
 from pytest_mlflow_tree import htmlreport, readback
@@ -113,9 +114,9 @@ def lines_of(journal: Path) -> list[str]:
 
 
 def cut_after(lines: list[str], key: str) -> int:
-    """How many lines to keep so that the journal ends with the record of ``key``."""
-    keys = [json.loads(line).get("key") for line in lines]
-    return keys.index(key) + 1
+    """How many lines to keep so that the journal ends with the run record of test ``key``."""
+    runs = [(r.get("kind"), r.get("key")) for r in map(json.loads, lines)]
+    return runs.index(("run", key)) + 1
 
 
 def _stable(key: str, value: str) -> str:
@@ -337,6 +338,48 @@ def test_a_half_written_last_line_is_ignored_and_the_rest_replays(
     assert len(tree.tests) == 4
     assert tree.session.info.status == "KILLED"
     assert tree.modules["tests/test_model.py"].info.status == "KILLED"
+
+
+NAMES = """
+    import pytest
+
+    @pytest.mark.parametrize("name", ["café", "naïve", "模型"])
+    def test_name(name):
+        assert name
+"""
+
+
+def test_a_journal_cut_inside_a_character_replays_what_precedes_the_cut(
+    pytester: pytest.Pytester, store: Store, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_names=NAMES)
+    _, written = journal_only_of(pytester, store)
+    lines = written.read_bytes().splitlines(keepends=True)
+    runs = [i for i, line in enumerate(lines) if json.loads(line)["kind"] == "run"]
+    assert len(runs) == 3
+    # The disk filled up in the middle of the second test's record, inside a character.
+    second = lines[runs[1]]
+    cut_at = next(i for i, byte in enumerate(second) if byte >= 0xC0) + 1
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(b"".join(lines[: runs[1]]) + second[:cut_at])
+    with pytest.raises(UnicodeDecodeError):
+        cut.read_bytes().decode("utf-8")
+
+    code, _, err = replay(str(cut))
+    assert code == 0, err
+    tree = store.tree()
+    first, torn = (json.loads(lines[i]) for i in runs[:2])
+    assert sorted(tree.tests) == sorted([first["key"], torn["key"]])
+    before = tree.tests[first["key"]]
+    assert before.info.status == "FINISHED"
+    assert before.data.params == first["params"]
+    assert not before.data.params["name"].isascii()
+    cut_off = tree.tests[torn["key"]]
+    # Its start was journaled whole: the test cut off has a run, KILLED, as have its parents.
+    assert cut_off.info.status == "KILLED"
+    assert cut_off.data.tags["pytest.outcome"] == "killed"
+    assert tree.modules["test_names.py"].info.status == "KILLED"
+    assert tree.session.info.status == "KILLED"
 
 
 NOT_JOURNALS = {
