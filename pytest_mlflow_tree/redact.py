@@ -207,7 +207,7 @@ class RecordMasker:
         return unique
 
     def __call__(self, record: Record) -> Record:
-        if record.get("kind") not in ("open", "run", "close"):
+        if record.get("kind") not in ("open", "start", "run", "close"):
             # The header and the end: the plugin's own fields (the store, ids, times).
             return record
         return self._masked(record)
