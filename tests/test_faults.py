@@ -101,6 +101,19 @@ def tree_lines(result: pytest.RunResult) -> list[str]:
     ]
 
 
+def linked_only(result: pytest.RunResult) -> None:
+    """The plugin's one line is the link to the session run: no warning."""
+    lines = tree_lines(result)
+    assert len(lines) == 1, result.outlines
+    assert "session run" in lines[0], lines[0]
+
+
+def uploaded_live(result: pytest.RunResult, store: Store) -> None:
+    """The upload went through during the session: the link line, and every run once."""
+    linked_only(result)
+    assert_recorded_once(store.tree().runs, NODEIDS)
+
+
 def warned_journal(result: pytest.RunResult, pytester: pytest.Pytester, *words: str) -> Path:
     """The one warning line names every word and a replay command; the journal it names."""
     lines = tree_lines(result)
@@ -167,10 +180,7 @@ def test_a_slow_server_whose_first_answer_is_an_error_is_waited_for(
     result.assert_outcomes(passed=10, failed=1)
     assert proxy.seen["delayed"] == 1
     assert proxy.seen["error 500"] == 1
-    lines = tree_lines(result)
-    assert len(lines) == 1, result.outlines
-    assert "session run" in lines[0], lines[0]
-    assert_recorded_once(store.tree().runs, NODEIDS)
+    uploaded_live(result, store)
 
 
 @pytest.mark.parametrize("store", ["server"], indirect=True)
@@ -246,10 +256,7 @@ def test_errors_closed_connections_and_lost_answers_never_duplicate_a_run(
         assert proxy.seen[fault] > 0, (fault, proxy.seen)
     assert proxy.seen["lost create_run answer"] == 3
     # ...and the upload went through anyway: one link line, each run once.
-    lines = tree_lines(result)
-    assert len(lines) == 1, result.outlines
-    assert "session run" in lines[0], lines[0]
-    assert_recorded_once(store.tree().runs, NODEIDS)
+    uploaded_live(result, store)
 
 
 def assert_tree_holds_together(tree: Tree) -> None:
@@ -277,9 +284,7 @@ def test_a_create_run_the_server_carries_out_after_its_retry_leaves_one_run(
     result = run(pytester, *through.args())
     same_as_without_plugin(pytester, result)
     assert proxy.seen["late create_run carried out"] == 2, proxy.seen
-    lines = tree_lines(result)
-    assert len(lines) == 1, result.outlines
-    assert "session run" in lines[0], lines[0]
+    linked_only(result)
 
     tree = store.tree()
     assert_recorded_once(tree.runs, NODEIDS)
@@ -345,10 +350,7 @@ def test_a_server_slow_to_answer_its_first_requests_is_waited_for(
     result = run(pytester, *through.args(), "--mlflow-tree-stall=2")
     result.assert_outcomes(passed=10, failed=1)
     assert proxy.seen["delayed"] == 2
-    lines = tree_lines(result)
-    assert len(lines) == 1, result.outlines
-    assert "session run" in lines[0], lines[0]
-    assert_recorded_once(store.tree().runs, NODEIDS)
+    uploaded_live(result, store)
 
 
 @pytest.mark.parametrize("store", ["server"], indirect=True)
