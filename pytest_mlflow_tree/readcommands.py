@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_mlflow_tree import quiet, sqlitepath
+from pytest_mlflow_tree import quiet, sqlitepath, stores
 from pytest_mlflow_tree.defaults import DEFAULT_TRACKING_URI
 
 COMMANDS = ("show", "diff", "flaky")
@@ -126,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
         # MLflow would create an empty database here: say what is wrong instead.
         return _fail(f"no MLflow database at {database} (--tracking-uri)")
     quiet.apply_to_process()
+    stores.use_server_for_this_process(uri)
     try:
         reader = readback.Reader(uri)
         quiet.silence_loggers()

@@ -6,6 +6,8 @@ does not import the uploader's code: that would delay the start of every recorde
 
 from __future__ import annotations
 
+import os
+
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
@@ -28,3 +30,15 @@ def missing_store_message(uri: str) -> str:
         f"the tracking URI {uri!r} is a database store, which needs the full MLflow package "
         "(only mlflow-skinny is installed): pip install 'pytest-mlflow-tree[local]'"
     )
+
+
+def use_server_for_this_process(uri: str) -> None:
+    """Make a tracking server this process's tracking URI: only in our own processes (the
+    uploader, the commands), whose one store it is.
+
+    A default ``mlflow server`` keeps artifacts behind ``mlflow-artifacts:`` locations, which
+    MLflow 2 resolves against the process's tracking URI, never the client's: without this, a
+    run's artifacts could be neither written nor read.
+    """
+    if uri.startswith(("http://", "https://")):
+        os.environ["MLFLOW_TRACKING_URI"] = uri

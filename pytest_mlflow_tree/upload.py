@@ -39,6 +39,7 @@ from pytest_mlflow_tree.stores import (
     full_mlflow_installed,
     missing_store_message,
     needs_full_mlflow,
+    use_server_for_this_process,
 )
 from pytest_mlflow_tree.uploader import Progress, TreeUploader
 
@@ -240,6 +241,7 @@ def run(
         store = f"the tracking store {redact.url(uri)}"
         retries.check_listening(uri, store)
         quiet.apply_to_process()
+        use_server_for_this_process(uri)
         if needs_full_mlflow(uri):
             if (database := sqlitepath.sqlite_path(uri)) is not None:
                 newstore.create(database)

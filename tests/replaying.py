@@ -35,7 +35,7 @@ def journal_only(pytester: pytest.Pytester, store: Store) -> tuple[pytest.RunRes
 def process_state_kept() -> Iterator[None]:
     """Put back what an upload or a command sets for its own process: MLflow's environment
     defaults and the logging floor, so that later tests see this process unchanged."""
-    names = {**quiet.QUIET_ENV, **quiet.FORCED_ENV}
+    names = [*quiet.QUIET_ENV, *quiet.FORCED_ENV, "MLFLOW_TRACKING_URI"]
     environment = {name: os.environ.get(name) for name in names}
     disabled = logging.root.manager.disable
     levels = {name: logging.getLogger(name).level for name in _LOGGERS}
