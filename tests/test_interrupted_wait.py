@@ -47,13 +47,24 @@ def uploaders_of(journal_name: str) -> list[int]:
     return pids
 
 
+# pytest as ``python -m pytest``, with Ctrl-C raising KeyboardInterrupt even where this process
+# was started with SIGINT ignored (a background job of a shell without job control, as CI
+# runners may start it), which Python would pass on to pytest.
+_PYTEST_WITH_CTRL_C = (
+    "import runpy, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "sys.argv[0] = 'pytest'\n"
+    "runpy.run_module('pytest', run_name='__main__', alter_sys=True)\n"
+)
+
+
 class Terminal:
     """pytest run as from a terminal: its own process group, its output read line by line."""
 
     def __init__(self, cwd: Path, args: list[str]) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *args],
+            [sys.executable, "-c", _PYTEST_WITH_CTRL_C, *args],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
