@@ -201,7 +201,9 @@ class Bench:
         if self._server is None:
             log("   starting PostgreSQL and mlflow server on 127.0.0.1 ...")
             workdir = self.work / "server"
-            self._server = self._stack.enter_context(servers.tracking_server(workdir, warm=False))
+            self._server = self._stack.enter_context(
+                servers.tracking_server(workdir, warm=False, proxied=True)
+            )
             # The server's CPU is ours, not other load.
             self.machine.servers = list(self._server.pids)
             log(f"   mlflow server at {self._server.url}")

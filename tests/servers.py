@@ -287,6 +287,7 @@ def mlflow_server(
     workdir: Path,
     startup_timeout: float = 180.0,
     extra_args: tuple[str, ...] = (),
+    proxied: bool = False,
 ) -> Iterator[TrackingServer]:
     """``mlflow server`` with default settings (plus ``extra_args``) on 127.0.0.1."""
     # The server runs in this interpreter's environment: check its driver here, not in a log.
@@ -301,6 +302,9 @@ def mlflow_server(
         "server",
         "--backend-store-uri",
         backend_store_uri,
+        # The tests read artifacts from their own process, which MLflow 2 cannot do for proxied
+        # ones unless the process's tracking URI is the server: a directory of the server's.
+        *(() if proxied else ("--default-artifact-root", str(workdir / "artifacts"))),
         "--host",
         "127.0.0.1",
         # The server binds a port the system picks and says which in its log: a port found
@@ -378,12 +382,14 @@ def warm_up(url: str) -> None:
 
 
 @contextlib.contextmanager
-def tracking_server(workdir: Path, warm: bool = True) -> Iterator[TrackingServer]:
+def tracking_server(
+    workdir: Path, warm: bool = True, proxied: bool = False
+) -> Iterator[TrackingServer]:
     """PostgreSQL plus ``mlflow server`` on it, both on 127.0.0.1, both gone on exit.
 
     ``warm=False`` leaves the server as a user's freshly started one: its first calls are slow.
     """
-    with postgres() as database, mlflow_server(database.uri, workdir) as server:
+    with postgres() as database, mlflow_server(database.uri, workdir, proxied=proxied) as server:
         if warm:
             warm_up(server.url)
         yield dataclasses.replace(server, pids=(*server.pids, database.pid))
