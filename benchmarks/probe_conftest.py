@@ -7,6 +7,9 @@ one JSON file (path in ``BENCH_PROBE_OUT``) when the process exits:
 - ``duration_sum``: the sum of every phase's duration (setup, call, teardown) pytest reported,
   what ``--durations`` and ``--junitxml`` show; the plugin's own hooks in those phases count in it;
 - ``mlflow_modules``: how many ``mlflow`` modules were imported at ``pytest_unconfigure``;
+- ``gc_in_phases``: the seconds of Python's garbage collections that ran inside test phases, so
+  inside the durations above (a full collection of a large heap takes a tenth of a second or
+  more, and where it lands is chance);
 - ``peak_rss_kb``: this process's own peak RSS. Not ``RUSAGE_CHILDREN`` from the outside: that
   folds in every process pytest waited for, the plugin's uploader included.
 """
@@ -14,16 +17,60 @@ one JSON file (path in ``BENCH_PROBE_OUT``) when the process exits:
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 _data: dict[str, object] = {"call_durations": [], "mlflow_modules": None}
 _duration_sum = [0.0]
+_gc = {"started": 0.0, "total": 0.0, "in_phases": 0.0}
+
+
+def _gc_timer(phase: str, _info: dict[str, int]) -> None:
+    if phase == "start":
+        _gc["started"] = time.perf_counter()
+    else:
+        _gc["total"] += time.perf_counter() - _gc["started"]
+
+
+gc.callbacks.append(_gc_timer)
+
+
+def _phase(before: float) -> None:
+    _gc["in_phases"] += _gc["total"] - before
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> object:
+    before = _gc["total"]
+    try:
+        return (yield)
+    finally:
+        _phase(before)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> object:
+    before = _gc["total"]
+    try:
+        return (yield)
+    finally:
+        _phase(before)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    before = _gc["total"]
+    try:
+        return (yield)
+    finally:
+        _phase(before)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -58,6 +105,7 @@ def _write() -> None:
     if out:
         _data["peak_rss_kb"] = _peak_rss_kb()
         _data["duration_sum"] = _duration_sum[0]
+        _data["gc_in_phases"] = _gc["in_phases"]
         Path(out).write_text(json.dumps(_data), encoding="utf-8")
 
 

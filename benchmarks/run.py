@@ -662,6 +662,12 @@ class _Probed:
     duration_sum: float
     pytest_kb: int
     uploader_kb: int = 0
+    # Garbage collections inside test phases: part of duration_sum.
+    gc_in_phases: float = 0.0
+
+    @property
+    def without_gc(self) -> float:
+        return self.duration_sum - self.gc_in_phases
 
 
 def _probe_out(out: Path) -> dict[str, Any]:
@@ -699,7 +705,13 @@ def _plugin_probed(
     shutil.rmtree(journals, ignore_errors=True)
     bench.uploader_peaks.setdefault(tests, []).append(uploader.peak_kb)
     data = _probe_out(out)
-    return _Probed(seconds, float(data["duration_sum"]), int(data["peak_rss_kb"]), uploader.peak_kb)
+    return _Probed(
+        seconds,
+        float(data["duration_sum"]),
+        int(data["peak_rss_kb"]),
+        uploader.peak_kb,
+        float(data["gc_in_phases"]),
+    )
 
 
 def _scale(
@@ -720,7 +732,12 @@ def _scale(
         seconds = bench.pytest(suite, [], measure.bench_env({"BENCH_PROBE_OUT": str(out)}))
         data = _probe_out(out)
         runs["plain"].append(
-            _Probed(seconds, float(data["duration_sum"]), int(data["peak_rss_kb"]))
+            _Probed(
+                seconds,
+                float(data["duration_sum"]),
+                int(data["peak_rss_kb"]),
+                gc_in_phases=float(data["gc_in_phases"]),
+            )
         )
         log(f"   {name} plain: {seconds:.1f} s")
         return seconds
@@ -750,20 +767,42 @@ def _scale(
         )
     ]
     if durations:
-        off = median([probed.duration_sum for probed in runs["plain"]])
-        on = median([probed.duration_sum for probed in runs["plugin"]])
-        lines.append(
-            Line(
-                f"{label}, sum of reported test durations, plain pytest vs --mlflow-tree "
-                f"(median of {reps})",
-                _s(off),
-                _s(on),
-                f"{on / off:.3f}",
-                "<= 1.05",
-                on / off <= 1.05,
-            )
-        )
+        lines += _duration_lines(label, reps, runs)
     return lines
+
+
+def _duration_lines(label: str, reps: int, runs: dict[str, list[_Probed]]) -> list[Line]:
+    """The durations as reported, and the same less the garbage collections inside them.
+
+    pytest's own full collections of a 60,000-test heap land inside some test phases and not
+    others, by chance; the second line shows what is left when they are taken out.
+    """
+    off = median([probed.duration_sum for probed in runs["plain"]])
+    on = median([probed.duration_sum for probed in runs["plugin"]])
+    bare_off = median([probed.without_gc for probed in runs["plain"]])
+    bare_on = median([probed.without_gc for probed in runs["plugin"]])
+    gc_off = ", ".join(_s(probed.gc_in_phases) for probed in runs["plain"])
+    gc_on = ", ".join(_s(probed.gc_in_phases) for probed in runs["plugin"])
+    return [
+        Line(
+            f"{label}, sum of reported test durations, plain pytest vs --mlflow-tree "
+            f"(median of {reps})",
+            _s(off),
+            _s(on),
+            f"{on / off:.3f}",
+            "<= 1.05",
+            on / off <= 1.05,
+            note=f"garbage collection inside test phases: plain {gc_off}; plugin {gc_on}",
+        ),
+        Line(
+            f"{label}, the same less the garbage collections inside test phases (median of {reps})",
+            _s(bare_off),
+            _s(bare_on),
+            f"{bare_on / bare_off:.3f}",
+            "<= 1.05",
+            bare_on / bare_off <= 1.05,
+        ),
+    ]
 
 
 def bench_scale10k(bench: Bench) -> list[Line]:
