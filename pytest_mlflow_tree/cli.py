@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from pytest_mlflow_tree import links, readcommands, upload
-from pytest_mlflow_tree.uploader import Progress
+from pytest_mlflow_tree.model import links
+from pytest_mlflow_tree.read import commands
+from pytest_mlflow_tree.upload import process
+from pytest_mlflow_tree.upload.tree import Progress
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -15,7 +17,7 @@ def _replay(args: argparse.Namespace) -> int:
         if progress.applied % 500 == 0:
             print(f"\r{progress.applied} records applied", end="", file=sys.stderr, flush=True)
 
-    status = upload.run(
+    status = process.run(
         args.journal,
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
@@ -23,7 +25,7 @@ def _replay(args: argparse.Namespace) -> int:
         parent=args.parent,
         sql_writer="public" if args.public_client else "auto",
         # Run on purpose: a store that still answers is waited for.
-        slow_give_up=upload.REPLAY_SLOW_GIVE_UP,
+        slow_give_up=process.REPLAY_SLOW_GIVE_UP,
     )
     print("\r", end="", file=sys.stderr)
     if not status.done:
@@ -43,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="pytest-mlflow-tree",
         description="Work with pytest sessions recorded as MLflow run trees.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    replay = commands.add_parser(
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    replay = subparsers.add_parser(
         "replay",
         help="upload a journal (again): runs already uploaded are not duplicated",
         description="Upload a journal written by `pytest --mlflow-tree`. Safe to repeat: runs "
@@ -67,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         "--public-client",
         action="store_true",
         help="write to a SQL store with MLflow's public client, one run at a time, instead of "
-        f"in batches (also ${upload.SQL_WRITER_ENV}=public)",
+        f"in batches (also ${process.SQL_WRITER_ENV}=public)",
     )
-    readcommands.add_parsers(commands)
+    commands.add_parsers(subparsers)
     args = parser.parse_args(argv)
     if args.command == "replay":
         return _replay(args)
-    if args.command in readcommands.COMMANDS:
-        return readcommands.run(args)
+    if args.command in commands.COMMANDS:
+        return commands.run(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

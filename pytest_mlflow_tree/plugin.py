@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlflow_tree.options import add_options, is_enabled
+from pytest_mlflow_tree.record.options import add_options, is_enabled
 
 if TYPE_CHECKING:
-    from pytest_mlflow_tree.reporter import TreeReporter
-    from pytest_mlflow_tree.runlog import RunLog
+    from pytest_mlflow_tree.record.reporter import TreeReporter
+    from pytest_mlflow_tree.record.run_fixture import RunLog
 
 REPORTER_KEY: pytest.StashKey[TreeReporter] = pytest.StashKey()
 XDIST_COLLECTION_HOOKS = "mlflow-tree-xdist-collection"
@@ -36,15 +36,15 @@ class ItemInfoHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if call.when == "setup":
-            from pytest_mlflow_tree import iteminfo
+            from pytest_mlflow_tree.record import iteminfo
 
             # Params and markers are extras: never fail a test over them.
             with contextlib.suppress(Exception):
                 setattr(report, iteminfo.REPORT_ATTRIBUTE, iteminfo.item_info(item))
-        from pytest_mlflow_tree import runlog
+        from pytest_mlflow_tree.record import run_fixture
 
         with contextlib.suppress(Exception):
-            runlog.attach(item, report)
+            run_fixture.attach(item, report)
         return report
 
 
@@ -56,10 +56,10 @@ def mlflow_run(request: pytest.FixtureRequest) -> RunLog:
     Buffered: MLflow is not imported in the test's process; the uploader sends the values.
     Without ``--mlflow-tree`` the values are dropped and ``check`` still checks.
     """
-    from pytest_mlflow_tree import context, runlog
+    from pytest_mlflow_tree.record import context, run_fixture
 
     found = context.get(request.config)
-    return runlog.for_item(request.node, found["files_dir"] if found else None)
+    return run_fixture.for_item(request.node, found["files_dir"] if found else None)
 
 
 @pytest.fixture
@@ -70,19 +70,19 @@ def mlflow_live_run(request: pytest.FixtureRequest) -> Generator[Any, None, None
     Imports MLflow in the test's process; the user's active run, tracking URI and experiment
     are as before once the test is over.
     """
-    from pytest_mlflow_tree import context, livecontext, runlog
+    from pytest_mlflow_tree.record import context, live_run, run_fixture
 
     found = context.get(request.config)
-    log = runlog.for_item(request.node, found["files_dir"] if found else None)
-    with livecontext.live_run(request.node, found, log) as run:
+    log = run_fixture.for_item(request.node, found["files_dir"] if found else None)
+    with live_run.live_run(request.node, found, log) as run:
         yield run
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if not is_enabled(config):
         return
-    from pytest_mlflow_tree.reporter import TreeReporter
-    from pytest_mlflow_tree.settings import resolve
+    from pytest_mlflow_tree.record.reporter import TreeReporter
+    from pytest_mlflow_tree.record.settings import resolve
 
     settings = resolve(config)
     config.pluginmanager.register(ItemInfoHooks(), "mlflow-tree-iteminfo")
@@ -93,19 +93,19 @@ def pytest_configure(config: pytest.Config) -> None:
         reporter = TreeReporter(config, settings)
     except OSError as exc:
         # No journal, no recording; the tests themselves must still run.
-        from pytest_mlflow_tree.unrecorded import Unrecorded
+        from pytest_mlflow_tree.record.unrecorded import Unrecorded
 
         problem = f"cannot write the journal ({exc}): not recording"
         config.pluginmanager.register(Unrecorded(problem, settings.strict), UNRECORDED)
         return
     config.stash[REPORTER_KEY] = reporter
     config.pluginmanager.register(reporter, "mlflow-tree-reporter")
-    from pytest_mlflow_tree import context
+    from pytest_mlflow_tree.record import context
 
     config.stash[context.CONTEXT_KEY] = reporter.context()
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(context.XdistHooks(reporter.context()), "mlflow-tree-xdist")
-        from pytest_mlflow_tree.xdist_hooks import XdistHooks
+        from pytest_mlflow_tree.record.xdist_hooks import XdistHooks
 
         config.pluginmanager.register(XdistHooks(config, reporter), XDIST_COLLECTION_HOOKS)
 

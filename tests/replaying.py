@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlflow_tree import cli, quiet
+from pytest_mlflow_tree import cli
+from pytest_mlflow_tree.model import quiet
 
 if TYPE_CHECKING:
     from conftest import Store

@@ -16,8 +16,9 @@ import pytest
 from conftest import BOTH_STORES, Record, Store, Tree
 from replaying import assert_recorded_once, replay
 
-from pytest_mlflow_tree import journal
-from pytest_mlflow_tree.limits import FULL_VALUES_ARTIFACT, Limits
+from pytest_mlflow_tree.model import journal
+from pytest_mlflow_tree.model.limits import FULL_VALUES_ARTIFACT
+from pytest_mlflow_tree.upload import mlflow_limits
 
 MANY = 1500
 LONG_ID = "x" * 300
@@ -176,7 +177,7 @@ def test_an_awkward_corpus_is_recorded_valid_whole_and_the_same_every_time(
     (many,) = [run for nodeid, run in tests.items() if nodeid.startswith(many_nodeid[:40])]
     # Longer than a tag value may be on MLflow 2 (5000 characters; 8000 on MLflow 3): then
     # the tag is cut and the full-values artifact keeps the whole nodeid.
-    if len(many_nodeid) > Limits.from_mlflow().tag_value_length:
+    if len(many_nodeid) > mlflow_limits.installed().tag_value_length:
         assert many.data.tags["pytest.nodeid"] != many_nodeid
         assert full_values(tree, many)["tags"]["pytest.nodeid"] == many_nodeid
     else:

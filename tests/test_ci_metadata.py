@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import BOTH_STORES, Record
 
-from pytest_mlflow_tree import ci
+from pytest_mlflow_tree.record import ci
 
 SHA = "83a20ec058e2fb00e7fa4558c4c6e81e2dcf253d"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import Record, Store
 
-from pytest_mlflow_tree import htmlreport, readback, treeview
+from pytest_mlflow_tree.read import html_report, readback, terminal_tree
 
 MODULES = 4
 PER_MODULE = 75
@@ -103,12 +103,12 @@ def test_compact_mode_keeps_every_test_in_tables_and_runs_only_for_some(
     assert "one is not two" in (broken.failure() or "")
     assert tests["test_special.py::test_slow"].duration >= 2  # type: ignore[operator]
 
-    shown = "\n".join(treeview.render(session))
+    shown = "\n".join(terminal_tree.render(session))
     assert "compact mode" in shown
     assert f"ok      test_part0.py  {PER_MODULE} passed" in shown
     assert "FAILED  test_special.py  1 failed, 1 passed, 1 skipped, 1 xfailed" in shown
     # The report, built by the uploader from what it sent, shows what a read-back shows.
-    assert tree.artifact(tree.session, "report.html") == htmlreport.render(session)
+    assert tree.artifact(tree.session, "report.html") == html_report.render(session)
 
 
 def test_an_unknown_mode_is_a_usage_error_naming_its_source(pytester: pytest.Pytester) -> None:

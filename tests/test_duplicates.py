@@ -7,7 +7,7 @@ from typing import Any
 
 from conftest import Store
 
-from pytest_mlflow_tree import duplicates
+from pytest_mlflow_tree.upload import duplicates
 
 SESSION = "a" * 32
 

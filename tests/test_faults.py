@@ -18,7 +18,7 @@ from conftest import Store, Tree
 from faultproxy import FaultProxy
 from replaying import assert_recorded_once, journal_only, replay
 
-from pytest_mlflow_tree.upload import DEFAULT_GIVE_UP
+from pytest_mlflow_tree.upload.process import DEFAULT_GIVE_UP
 
 SUITE = """
     import pytest

@@ -12,7 +12,8 @@ import browser
 import pytest
 from conftest import Record, Store, Tree, missing_service
 
-from pytest_mlflow_tree import htmlreport, links, readback
+from pytest_mlflow_tree.model import links
+from pytest_mlflow_tree.read import html_report, readback
 
 REPORT = "report.html"
 
@@ -103,7 +104,7 @@ def test_the_report_shows_what_reading_the_session_back_shows(
     path, tree = report
     session = readback.Reader(store.uri).session(tree.session.info.run_id)
 
-    assert path.read_text(encoding="utf-8") == htmlreport.render(session)
+    assert path.read_text(encoding="utf-8") == html_report.render(session)
 
 
 def test_the_session_description_links_to_the_session_in_the_runs_table(

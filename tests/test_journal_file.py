@@ -13,8 +13,8 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_mlflow_tree import journal, started
-from pytest_mlflow_tree.records import Record, StartRecord
+from pytest_mlflow_tree.model import journal, started
+from pytest_mlflow_tree.model.records import Record, StartRecord
 
 HEADER: dict[str, Any] = {
     "kind": "journal",

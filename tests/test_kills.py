@@ -20,7 +20,7 @@ import pytest
 from conftest import Record, Store
 from replaying import assert_recorded_once, replay
 
-from pytest_mlflow_tree.status import Status
+from pytest_mlflow_tree.model.status import Status
 
 FIRST = """
     import pytest

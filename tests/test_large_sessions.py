@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from conftest import Store
 
-from pytest_mlflow_tree import readback, treeview
+from pytest_mlflow_tree.read import readback, terminal_tree
 
 MODULES = 100
 PER_MODULE = 50
@@ -58,7 +58,7 @@ def test_show_of_5000_tests_is_short_and_lists_the_failures_first() -> None:
     session = synthetic_session()
     assert len(session.tests) == MODULES * PER_MODULE
 
-    lines = list(treeview.render(session))
+    lines = list(terminal_tree.render(session))
 
     assert len(lines) < 60, "\n".join(lines)
     assert "5000 tests: 3 failed, 4997 passed" in lines[0]
@@ -76,12 +76,12 @@ def test_show_of_5000_tests_is_short_and_lists_the_failures_first() -> None:
     assert all(body.index(line) < first_ok for line in failing)
     # Then passing modules, one line each up to a limit, the rest in one line.
     listed = [line for line in body if line.startswith("ok      tests/")]
-    assert len(listed) == treeview.PASSING_MODULES
-    rest = MODULES - 2 - treeview.PASSING_MODULES
+    assert len(listed) == terminal_tree.PASSING_MODULES
+    rest = MODULES - 2 - terminal_tree.PASSING_MODULES
     assert f"ok      + {rest} more modules  {rest * PER_MODULE} passed (--all lists them)" in body
     assert "test_case[0]" not in "\n".join(body[first_ok:]).split("slowest")[0]
 
-    everything = list(treeview.render(session, show_all=True, slowest=0))
+    everything = list(terminal_tree.render(session, show_all=True, slowest=0))
     assert sum("test_case[" in line for line in everything) == MODULES * PER_MODULE
 
 

@@ -14,8 +14,9 @@ import pytest
 from conftest import Record, Store
 from replaying import command, replay
 
-from pytest_mlflow_tree import ci, journal, redact
-from pytest_mlflow_tree.records import Record as JournalRecord
+from pytest_mlflow_tree.model import journal, redact
+from pytest_mlflow_tree.model.records import Record as JournalRecord
+from pytest_mlflow_tree.record import ci
 
 STRONG = "canary-7Hx2kQ9w"
 MASK = redact.MASK

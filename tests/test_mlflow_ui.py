@@ -15,7 +15,7 @@ import pytest
 import servers
 from conftest import Record, Store, missing_service
 
-from pytest_mlflow_tree import links
+from pytest_mlflow_tree.model import links
 
 # More tests than the UI loads at once (100 runs), in two modules; one fails.
 PER_MODULE = 75

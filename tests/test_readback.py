@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import Record, Store
 
-from pytest_mlflow_tree import readback
+from pytest_mlflow_tree.read import readback
 
 SUITE = {
     "tests/test_model.py": """

@@ -15,7 +15,7 @@ from conftest import Store, Tree
 from replaying import journal_only as journal_only_of
 from replaying import replay
 
-from pytest_mlflow_tree import htmlreport, readback
+from pytest_mlflow_tree.read import html_report, readback
 
 SUITE = {
     "tests/test_data.py": """
@@ -261,7 +261,7 @@ def test_replaying_a_kept_journal_of_a_live_run_changes_nothing(
     before = store.tree()
     assert len(before.runs) == ALL_RUNS
     model = before.modules["tests/test_model.py"]
-    report = before.artifact(before.session, htmlreport.REPORT_ARTIFACT)
+    report = before.artifact(before.session, html_report.REPORT_ARTIFACT)
 
     code, out, err = replay(str(journals[0]))
     assert code == 0, err
@@ -277,7 +277,7 @@ def test_replaying_a_kept_journal_of_a_live_run_changes_nothing(
     history = after.client.get_metric_history(again.info.run_id, "tests")
     assert [m.value for m in history] == [4.0]
     # Built from the journal and the runs the replay found: the same report.
-    assert after.artifact(after.session, htmlreport.REPORT_ARTIFACT) == report
+    assert after.artifact(after.session, html_report.REPORT_ARTIFACT) == report
 
 
 def test_a_journal_cut_short_replays_with_its_unfinished_runs_killed(
@@ -316,7 +316,7 @@ def test_a_journal_cut_short_replays_with_its_unfinished_runs_killed(
     # The report shows the cut session as it is stored: what reading it back shows.
     session = readback.Reader(store.uri).session(tree.session.info.run_id)
     assert session.status == "KILLED"
-    assert tree.artifact(tree.session, htmlreport.REPORT_ARTIFACT) == htmlreport.render(session)
+    assert tree.artifact(tree.session, html_report.REPORT_ARTIFACT) == html_report.render(session)
 
 
 def test_a_half_written_last_line_is_ignored_and_the_rest_replays(

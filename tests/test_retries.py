@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import servers
 
-from pytest_mlflow_tree import quiet, retries
-from pytest_mlflow_tree.retries import Patience, ServerUnavailable
+from pytest_mlflow_tree.model import quiet, retries
+from pytest_mlflow_tree.model.retries import Patience, ServerUnavailable
 
 
 @pytest.fixture(autouse=True)

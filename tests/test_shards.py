@@ -122,7 +122,7 @@ def test_a_later_shard_joins_the_existing_root(pytester: pytest.Pytester, store:
 def test_shard_key_ci_needs_a_ci_pipeline(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_mlflow_tree import ci
+    from pytest_mlflow_tree.record import ci
 
     for name in ci.VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -134,12 +134,12 @@ def test_shard_key_ci_needs_a_ci_pipeline(
 @BOTH_STORES
 def test_candidates_proposed_at_once_agree_on_one_root_and_the_losers_go(store: Store) -> None:
     """The race itself, made certain: every shard proposes before any of them chooses."""
-    from pytest_mlflow_tree.shards import Shard
-    from pytest_mlflow_tree.uploader import _retry_locked
+    from pytest_mlflow_tree.model.retries import retry_locked
+    from pytest_mlflow_tree.upload.shards import Shard
 
     client = store.client()
     experiment_id = client.create_experiment(store.experiment or "race")
-    shards = [Shard(store.client(), experiment_id, "race-1", _retry_locked) for _ in range(3)]
+    shards = [Shard(store.client(), experiment_id, "race-1", retry_locked) for _ in range(3)]
     barrier = threading.Barrier(len(shards))
     chosen: list[str] = []
     candidates: list[str] = []
@@ -182,19 +182,19 @@ def test_candidates_proposed_at_once_agree_on_one_root_and_the_losers_go(store: 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_a_candidate_that_lost_after_the_settle_goes_at_the_shards_finish(store: Store) -> None:
     """An earlier candidate that showed up too late for the settle still wins, at the finish."""
-    from pytest_mlflow_tree.shards import KEY_TAG, Shard
-    from pytest_mlflow_tree.uploader import _retry_locked
+    from pytest_mlflow_tree.model.retries import retry_locked
+    from pytest_mlflow_tree.upload.shards import Shard
 
     client = store.client()
     experiment_id = client.create_experiment("late")
-    shard = Shard(client, experiment_id, "late-1", _retry_locked, settle_seconds=0.0)
+    shard = Shard(client, experiment_id, "late-1", retry_locked, settle_seconds=0.0)
     mine = shard.join({"mlflow.user": "ci"}, "pytest shards late-1")
     session = client.create_run(
         experiment_id,
         tags={
             "pytest.level": "session",
             "pytest.session_uuid": "s1",
-            KEY_TAG: "late-1",
+            "pytest.shard_key": "late-1",
             "mlflow.parentRunId": mine,
             "mlflow.rootRunId": mine,
         },
@@ -204,7 +204,7 @@ def test_a_candidate_that_lost_after_the_settle_goes_at_the_shards_finish(store:
     earlier = client.create_run(
         experiment_id,
         start_time=client.get_run(mine).info.start_time - 1,
-        tags={KEY_TAG: "late-1", "pytest.level": "root"},
+        tags={"pytest.shard_key": "late-1", "pytest.level": "root"},
     ).info.run_id
 
     shard.finish("s1", session.info.run_id)
@@ -224,13 +224,13 @@ def test_the_root_shows_the_totals_of_every_shard_whatever_the_clocks_say(
 ) -> None:
     """A shard on a machine whose clock is ahead finishes first and sums a partial root; the
     last shard's complete totals are still what the root shows."""
-    from pytest_mlflow_tree.shards import KEY_TAG, Shard
-    from pytest_mlflow_tree.uploader import _retry_locked
+    from pytest_mlflow_tree.model.retries import retry_locked
+    from pytest_mlflow_tree.upload.shards import Shard
 
     client = store.client()
     experiment_id = client.create_experiment("clocks")
-    first = Shard(client, experiment_id, "clocks-1", _retry_locked, settle_seconds=0.0)
-    second = Shard(client, experiment_id, "clocks-1", _retry_locked, settle_seconds=0.0)
+    first = Shard(client, experiment_id, "clocks-1", retry_locked, settle_seconds=0.0)
+    second = Shard(client, experiment_id, "clocks-1", retry_locked, settle_seconds=0.0)
     root = first.join({"mlflow.user": "ci"}, "pytest shards clocks-1")
     assert second.join({"mlflow.user": "ci"}, "pytest shards clocks-1") == root
 
@@ -238,7 +238,7 @@ def test_the_root_shows_the_totals_of_every_shard_whatever_the_clocks_say(
         tags = {
             "pytest.level": "session",
             "pytest.session_uuid": uuid,
-            KEY_TAG: "clocks-1",
+            "pytest.shard_key": "clocks-1",
             "mlflow.parentRunId": root,
             "mlflow.rootRunId": root,
         }

@@ -29,8 +29,8 @@ import sqlalchemy
 from conftest import Store
 from replaying import assert_recorded_once, process_state_kept, replay
 
-from pytest_mlflow_tree import sqlwriter, upload
-from pytest_mlflow_tree.status import Status
+from pytest_mlflow_tree.model.status import Status
+from pytest_mlflow_tree.upload import process, sqlwriter
 
 EXPERIMENT = "suite"
 LONG_ID = "i" * 300
@@ -271,7 +271,7 @@ def _fresh_artifact_locations() -> None:
 def upload_to(store: Store, journal: Path, sql_writer: str = "auto") -> Status:
     forget_artifact_locations()
     with process_state_kept():
-        return upload.run(
+        return process.run(
             journal, tracking_uri=store.uri, experiment=store.experiment, sql_writer=sql_writer
         )
 
@@ -880,7 +880,7 @@ def test_one_process_writing_one_journal_into_two_stores_keeps_their_artifacts_a
     stores = [sqlite_store(tmp_path / name, migrated_db) for name in ("first", "second")]
     with process_state_kept():
         for store in stores:
-            status = upload.run(journal, tracking_uri=store.uri, experiment=store.experiment)
+            status = process.run(journal, tracking_uri=store.uri, experiment=store.experiment)
             assert status.done, status.error
     for store in stores:
         session = store.tree().session

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 from conftest import Store
 
-from pytest_mlflow_tree import sqlitepath
+from pytest_mlflow_tree.model import sqlitepath
 
 
 def test_a_copy_of_the_database_file_alone_holds_every_run(

@@ -9,9 +9,10 @@ import pytest
 from conftest import Record, Store
 from replaying import command
 
-from pytest_mlflow_tree import compact, treeview
-from pytest_mlflow_tree.readback import Test
-from pytest_mlflow_tree.records import RunRecord
+from pytest_mlflow_tree.model import compact
+from pytest_mlflow_tree.model.records import RunRecord
+from pytest_mlflow_tree.read import terminal_tree
+from pytest_mlflow_tree.read.readback import Test
 
 needs_subtests = pytest.mark.skipif(
     pytest.version_tuple < (9,) and importlib.util.find_spec("pytest_subtests") is None,
@@ -241,7 +242,9 @@ def test_show_counts_from_the_recorded_summary_or_else_from_the_tests() -> None:
     tests = [_test("passed"), _test("passed"), _test("killed")]
     recorded = {"tests": 3.0, "passed": 2.0, "failed": 1.0, "errors": 0.0, "duration": 1.0}
 
-    counts = treeview.summary_counts(recorded, tests)
-    assert treeview.counts_text(counts) == "1 failed, 2 passed, 1 killed"
+    counts = terminal_tree.summary_counts(recorded, tests)
+    assert terminal_tree.counts_text(counts) == "1 failed, 2 passed, 1 killed"
     # A session cut off before it was closed has no counts of its own.
-    assert treeview.counts_text(treeview.summary_counts({}, tests)) == "2 passed, 1 killed"
+    assert (
+        terminal_tree.counts_text(terminal_tree.summary_counts({}, tests)) == "2 passed, 1 killed"
+    )

@@ -19,7 +19,7 @@ import pytest
 from conftest import BOTH_STORES, Record, Store, Tree
 from replaying import assert_recorded_once, journal_only, replay
 
-from pytest_mlflow_tree.status import Status
+from pytest_mlflow_tree.model.status import Status
 
 MODULES = 4
 TESTS_PER_MODULE = 80

@@ -207,7 +207,7 @@ def test_under_xdist_a_module_run_closes_when_its_last_test_ran(
 
 
 def test_only_ctrl_c_itself_counts_as_ctrl_c() -> None:
-    from pytest_mlflow_tree.reporter import is_ctrl_c
+    from pytest_mlflow_tree.record.reporter import is_ctrl_c
 
     xdist_interrupted = pytest.importorskip("xdist.dsession").Interrupted
 

@@ -1,0 +1,43 @@
+"""Where a user can see a run: the MLflow UI address for a tracking URI."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from pytest_mlflow_tree.model import redact
+from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+
+LOCAL_UI = "http://127.0.0.1:5000"
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    path = f"/#/experiments/{experiment_id}/runs/{run_id}"
+    if tracking_uri.startswith(("http://", "https://")):
+        return redact.url(tracking_uri.rstrip("/")) + path
+    return LOCAL_UI + path
+
+
+def session_runs_path(experiment_id: str, session_uuid: str, failing: bool = False) -> str:
+    """The experiment's runs table showing one session only, oldest run first.
+
+    The UI nests a run under its parent only among the runs it has loaded (pages of 100, newest
+    first), so a large session scatters. Filtered to the session and in run order, the session
+    run comes first with its modules and tests nested below it, and *Load more* continues the
+    same tree. ``searchFilter``, ``orderByKey`` and ``orderByAsc`` are the runs page's URL
+    parameters (MLflow 3.x UI, ``#/experiments/<id>/runs``). ``failing`` keeps only runs that
+    did not finish well: the failing tests with their modules and the session.
+    """
+    search = f"tags.pytest.session_uuid = '{session_uuid}'"
+    if failing:
+        search += " and attributes.status != 'FINISHED'"
+    query = {"searchFilter": search, "orderByKey": "attributes.start_time", "orderByAsc": "true"}
+    return f"#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
+
+
+def ui_hint(tracking_uri: str, shown_uri: str) -> str:
+    """How to start a UI that shows runs of a local store; empty for a server."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return ""
+    if shown_uri == DEFAULT_TRACKING_URI:
+        return "mlflow ui"
+    return f"mlflow ui --backend-store-uri {shown_uri}"

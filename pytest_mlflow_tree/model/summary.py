@@ -1,0 +1,70 @@
+"""Counts, metrics and the markdown description of module and session runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytest_mlflow_tree.model.outcome import OUTCOMES
+
+# How many failures a description lists before it says "and N more".
+_LISTED_FAILURES = 20
+
+# Metric names per outcome; "errors" reads better than "error" as a count.
+COUNT_METRICS = {outcome: ("errors" if outcome == "error" else outcome) for outcome in OUTCOMES}
+
+
+@dataclass
+class Tally:
+    """What a module or the session has seen so far."""
+
+    tests: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+    test_seconds: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, counts: dict[str, int], seconds: float = 0.0) -> None:
+        for outcome, number in counts.items():
+            self.counts[outcome] = self.counts.get(outcome, 0) + number
+        self.test_seconds += seconds
+
+    def add_failure(self, nodeid: str, message: str) -> None:
+        self.failures.append((nodeid, message))
+
+    @property
+    def bad(self) -> bool:
+        return bool(self.counts.get("failed") or self.counts.get("error"))
+
+    def metrics(self, wall_seconds: float) -> dict[str, float]:
+        metrics: dict[str, float] = {"tests": float(self.tests)}
+        for outcome in OUTCOMES:
+            metrics[COUNT_METRICS[outcome]] = float(self.counts.get(outcome, 0))
+        judged = sum(self.counts.get(o, 0) for o in ("passed", "failed", "error"))
+        if judged:
+            metrics["pass_rate"] = self.counts.get("passed", 0) / judged
+        metrics["duration"] = wall_seconds
+        metrics["test_duration"] = self.test_seconds
+        return metrics
+
+    def headline(self, wall_seconds: float) -> str:
+        # The terminal's order: bad news first.
+        order = ("failed", "error", "passed", "skipped", "xfailed", "xpassed")
+        parts = []
+        for outcome in order:
+            number = self.counts.get(outcome, 0)
+            if number:
+                word = COUNT_METRICS[outcome] if number != 1 or outcome != "error" else "error"
+                part = f"{number} {word}"
+                parts.append(f"**{part}**" if outcome in ("failed", "error") else part)
+        return (", ".join(parts) or "no tests ran") + f" in {wall_seconds:.2f} s"
+
+    def markdown(self, title: str, wall_seconds: float) -> str:
+        lines = [f"### {title}", "", self.headline(wall_seconds)]
+        if self.failures:
+            lines += ["", "Failures:"]
+            for nodeid, message in self.failures[:_LISTED_FAILURES]:
+                first = message.strip().splitlines()[0] if message.strip() else ""
+                lines.append(f"- `{nodeid}`" + (f": {first}" if first else ""))
+            hidden = len(self.failures) - _LISTED_FAILURES
+            if hidden > 0:
+                lines.append(f"- ... and {hidden} more")
+        return "\n".join(lines)

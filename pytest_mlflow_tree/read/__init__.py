@@ -1,0 +1,23 @@
+"""Read recorded sessions back: the public API (``from pytest_mlflow_tree.read import Reader``)."""
+
+from pytest_mlflow_tree.read.readback import (
+    PAGE_SIZE,
+    Module,
+    Reader,
+    Session,
+    SessionNotFound,
+    Test,
+    last_session,
+    load_session,
+)
+
+__all__ = [
+    "PAGE_SIZE",
+    "Module",
+    "Reader",
+    "Session",
+    "SessionNotFound",
+    "Test",
+    "last_session",
+    "load_session",
+]

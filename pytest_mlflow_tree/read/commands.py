@@ -1,0 +1,185 @@
+"""The reading commands of ``pytest-mlflow-tree``: show, diff, flaky.
+
+Exit codes: 0 done; 1 ``diff`` found new failures (or, with ``--fail-on-slower``, slower
+tests); 2 usage errors and sessions that cannot be found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from pytest_mlflow_tree.model import quiet, sqlitepath, stores
+from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+
+COMMANDS = ("show", "diff", "flaky")
+NOT_FOUND = 2
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tracking-uri",
+        help=f"where the sessions are: default $MLFLOW_TRACKING_URI, then {DEFAULT_TRACKING_URI}",
+    )
+    parser.add_argument(
+        "--experiment",
+        help="experiment name (or id) to look in; default: every experiment",
+    )
+
+
+def add_parsers(commands: Any) -> None:
+    show = commands.add_parser(
+        "show",
+        help="print a recorded session as a tree, failures first",
+        description="Print a recorded session: modules, tests, outcomes, durations, failures "
+        "first. Modules whose tests all passed take one line, and beyond 20 such modules the "
+        "rest share one line, unless --all is given.",
+    )
+    show.add_argument("session", nargs="?", help="session run id (default: --last)")
+    show.add_argument("--last", action="store_true", help="the newest session (the default)")
+    show.add_argument("--all", action="store_true", help="list every test of every module")
+    show.add_argument(
+        "--failures",
+        type=int,
+        default=10,
+        metavar="N",
+        help="show the failure message of the first N failing tests (default 10)",
+    )
+    show.add_argument(
+        "--slowest", type=int, default=5, metavar="N", help="list the N slowest tests (default 5)"
+    )
+    _store_options(show)
+
+    diff = commands.add_parser(
+        "diff",
+        help="compare two sessions: new failures, fixed, added, removed, slower, metrics",
+        description="Compare session A (before) with session B (after). Exit code 1 when B has "
+        "new failures (failing tests that passed, were skipped or did not exist in A), so CI "
+        "can gate on it; 0 otherwise; 2 when a session cannot be found.",
+    )
+    diff.add_argument("sessions", nargs="*", metavar="A B", help="two session run ids")
+    diff.add_argument(
+        "--last",
+        action="store_true",
+        help="compare the two newest sessions (of --experiment)",
+    )
+    diff.add_argument(
+        "--slower",
+        default="2x",
+        metavar="THRESHOLD",
+        help="slower/faster means a ratio (1.5x) or a number of seconds (0.5s); default 2x",
+    )
+    diff.add_argument(
+        "--min-delta",
+        type=float,
+        default=0.1,
+        metavar="SECONDS",
+        help="ignore duration changes smaller than this, whatever the ratio (default 0.1)",
+    )
+    diff.add_argument(
+        "--metric-tolerance",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="ignore relative metric changes up to this fraction (default 0: any change)",
+    )
+    diff.add_argument(
+        "--fail-on-slower", action="store_true", help="exit 1 when a test got slower too"
+    )
+    diff.add_argument("--limit", type=int, default=50, help="lines per section (default 50)")
+    _store_options(diff)
+
+    flaky = commands.add_parser(
+        "flaky",
+        help="tests whose outcome changed across the last N sessions, ranked",
+        description="Tests whose outcome flipped between passing and failing across the last "
+        "N sessions, most flips first; flips between sessions of the same git commit are "
+        "counted apart.",
+    )
+    flaky.add_argument(
+        "--last", type=int, default=10, metavar="N", help="sessions to look at (default 10)"
+    )
+    flaky.add_argument("--limit", type=int, default=50, help="tests to list (default 50)")
+    _store_options(flaky)
+
+
+def _print(lines: Iterable[str]) -> None:
+    for line in lines:
+        print(line)
+
+
+def _fail(message: str, code: int = NOT_FOUND) -> int:
+    print(f"pytest-mlflow-tree: {message}", file=sys.stderr)
+    return code
+
+
+def run(args: argparse.Namespace) -> int:
+    from pytest_mlflow_tree.read import readback
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    uri = uri or DEFAULT_TRACKING_URI
+    database = sqlitepath.sqlite_path(uri)
+    if database is not None and not database.exists():
+        # MLflow would create an empty database here: say what is wrong instead.
+        return _fail(f"no MLflow database at {database} (--tracking-uri)")
+    quiet.apply_to_process()
+    stores.use_server_for_this_process(uri)
+    try:
+        reader = readback.Reader(uri)
+        quiet.silence_loggers()
+        if args.command == "show":
+            return _show(reader, args)
+        if args.command == "diff":
+            return _diff(reader, args)
+        return _flaky(reader, args)
+    except readback.SessionNotFound as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(str(exc))
+
+
+def _show(reader: Any, args: argparse.Namespace) -> int:
+    from pytest_mlflow_tree.read import terminal_tree
+
+    session = reader.session(args.session) if args.session else reader.last_session(args.experiment)
+    _print(terminal_tree.render(session, args.all, args.failures, args.slowest))
+    return 0
+
+
+def _diff(reader: Any, args: argparse.Namespace) -> int:
+    from pytest_mlflow_tree.read import session_diff
+
+    threshold = session_diff.Threshold.parse(args.slower)
+    if args.last and not args.sessions:
+        ids = reader.session_ids(args.experiment, 2)
+        if len(ids) < 2:
+            return _fail("diff --last needs two sessions; there is only one")
+        before_id, after_id = ids[1], ids[0]
+    elif len(args.sessions) == 2 and not args.last:
+        before_id, after_id = args.sessions
+    else:
+        return _fail("diff takes two session run ids A B, or --last")
+    diff = session_diff.compare(
+        reader.session(before_id),
+        reader.session(after_id),
+        threshold,
+        args.min_delta,
+        args.metric_tolerance,
+    )
+    _print(session_diff.render(diff, threshold, args.min_delta, args.limit))
+    if diff.new_failures or (args.fail_on_slower and diff.slower):
+        return 1
+    return 0
+
+
+def _flaky(reader: Any, args: argparse.Namespace) -> int:
+    from pytest_mlflow_tree.read import flaky
+
+    if args.last < 2:
+        return _fail("flaky --last needs at least 2 sessions")
+    sessions = reader.sessions(args.experiment, args.last)
+    _print(flaky.render(sessions, flaky.find(sessions), args.limit))
+    return 0

@@ -1,0 +1,60 @@
+"""What a test item knows that its reports do not: params, markers, a readable name.
+
+Computed where the test runs (in-process or on an xdist worker) and carried to the recorder on
+the setup report as a JSON-safe attribute, which survives xdist's report serialization.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+import pytest
+
+from pytest_mlflow_tree.model.values import describe, is_short_scalar
+
+REPORT_ATTRIBUTE = "mlflow_tree"
+
+# Markers that are pytest plumbing rather than something a user classifies tests by.
+_PLUMBING_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
+
+
+class ItemInfo(TypedDict):
+    name: str
+    params: dict[str, str]
+    markers: list[str]
+
+
+def _callspec_params(item: pytest.Item) -> dict[str, Any]:
+    callspec = getattr(item, "callspec", None)
+    params = getattr(callspec, "params", None)
+    return dict(params) if isinstance(params, dict) else {}
+
+
+def readable_name(item: pytest.Item, params: dict[str, Any]) -> str:
+    """``test_accuracy[depth=3]`` rather than ``test_accuracy[3]`` when the values are short."""
+    domain = item.location[2]
+    if not params or not all(is_short_scalar(v) for v in params.values()):
+        return domain
+    base = domain.split("[", 1)[0]
+    return base + "[" + ", ".join(f"{k}={describe(v)}" for k, v in params.items()) + "]"
+
+
+def item_info(item: pytest.Item) -> ItemInfo:
+    params = _callspec_params(item)
+    markers = sorted({m.name for m in item.iter_markers()} - _PLUMBING_MARKERS)
+    return {
+        "name": readable_name(item, params),
+        "params": {str(k): describe(v) for k, v in params.items()},
+        "markers": markers,
+    }
+
+
+def take_from(report: pytest.TestReport) -> ItemInfo | None:
+    """The item's info, taken off its setup report.
+
+    pytest's terminal reporter keeps every report to the end of the session: left on them, the
+    info of tens of thousands of tests would stay alive, and every full garbage collection,
+    which lands inside some test's phase, would walk it.
+    """
+    info = report.__dict__.pop(REPORT_ATTRIBUTE, None)
+    return info if isinstance(info, dict) else None  # type: ignore[return-value]

@@ -1,0 +1,418 @@
+"""Turn pytest reports into journal records: the run tree and its aggregates.
+
+Runs in the controlling pytest process only. Reports arrive per phase (setup, call, teardown)
+and, under xdist, interleaved between workers, so open tests are keyed by (nodeid, worker) the
+way junitxml does it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from pytest_mlflow_tree.model import outcome, started
+from pytest_mlflow_tree.model.journal import JournalWriter
+from pytest_mlflow_tree.model.records import (
+    FAILURE_ARTIFACT,
+    SESSION_KEY,
+    CloseRecord,
+    OpenRecord,
+    RunRecord,
+    StartRecord,
+    module_of,
+)
+from pytest_mlflow_tree.model.summary import Tally
+from pytest_mlflow_tree.record import iteminfo, logged, reruns, subtests
+
+COLLECTION_ERROR_ARTIFACT = "collection-error.txt"
+# The phases of a test; xdist reports a test whose worker crashed with the phase "???".
+_PHASES = ("setup", "call", "teardown")
+
+
+def ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+def _worker(report: pytest.TestReport | pytest.CollectReport) -> str | None:
+    node = getattr(report, "node", None)
+    workerinput = getattr(node, "workerinput", None)
+    return workerinput.get("workerid") if isinstance(workerinput, dict) else None
+
+
+def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str):
+        return message
+    text = report.longreprtext.strip()
+    return text.splitlines()[-1] if text else ""
+
+
+def _failure_text(nodeid: str, reports: list[pytest.TestReport], capture: bool = True) -> str:
+    failed = [r for r in reports if r.failed]
+    parts = [f"{nodeid}: " + ", ".join(f"{r.when} failed" for r in failed), ""]
+    for report in failed:
+        parts += [f"----- traceback ({report.when}) -----", report.longreprtext, ""]
+    # Each report carries the captured sections of all phases so far: the last has them all.
+    for title, content in reports[-1].sections if capture else ():
+        parts += [f"----- {title} -----", content, ""]
+    return "\n".join(parts)
+
+
+@dataclass
+class _OpenTest:
+    reports: list[pytest.TestReport] = field(default_factory=list)
+    info: iteminfo.ItemInfo | None = None
+    subtests: list[pytest.TestReport] = field(default_factory=list)
+
+
+def _failures(
+    nodeid: str, test: _OpenTest, decided: outcome.Outcome, capture: bool
+) -> tuple[list[tuple[str, str]], str]:
+    """The failures to list (name, message), as pytest's short summary does: each failed
+    subtest, then the test; and their texts. A test pytest counts passed may have some."""
+    failures = [(f"{nodeid} {d}", m) for d, m in subtests.failures(test.subtests)]
+    texts = [subtests.failure_text(test.subtests)] if failures else []
+    if decided.outcome in outcome.BAD_OUTCOMES:
+        reports = test.reports
+        failures.append((nodeid, next((_crash_message(r) for r in reports if r.failed), "")))
+        texts.insert(0, _failure_text(nodeid, reports, capture))
+    return failures, "\n".join(texts)
+
+
+@dataclass
+class _Group:
+    key: str
+    start: float
+    end: float
+    tally: Tally = field(default_factory=Tally)
+    expected: int | None = None
+    closed: bool = False
+
+
+class Recorder:
+    def __init__(
+        self,
+        writer: JournalWriter,
+        clock: Callable[[], float] = time.time,
+        capture: bool = True,
+        category: subtests.Category = subtests.plain_category,
+    ) -> None:
+        self._writer = writer
+        self._capture = capture
+        self._clock = clock
+        # How pytest's summary line counts a report (asked for tests with subtests only).
+        self._category = category
+        self._tests: dict[tuple[str, str | None], _OpenTest] = {}
+        # Tests started (by run key) and not yet finished, as journaled.
+        self._started: dict[str, StartRecord] = {}
+        self._modules: dict[str, _Group] = {}
+        self._expected: dict[str, int] = {}
+        # Failed attempts of tests that pytest-rerunfailures runs again, by run key: a retry
+        # may run on another xdist worker.
+        self._attempts: dict[str, list[list[pytest.TestReport]]] = {}
+        # Under ``--dist each`` every worker runs every test: one run per test and worker.
+        self.per_worker = False
+        self.group_suffixes = False
+        now = clock()
+        self._session = _Group(SESSION_KEY, now, now)
+        self.records_written = 0
+        # The session run's markdown description, once the session is closed.
+        self.session_summary: str | None = None
+
+    # -- session -------------------------------------------------------------------------------
+
+    def open_session(self, name: str, tags: dict[str, str], params: dict[str, str]) -> None:
+        record: OpenRecord = {
+            "kind": "open",
+            "level": "session",
+            "key": SESSION_KEY,
+            "parent": None,
+            "name": name,
+            "start": ms(self._session.start),
+            "tags": tags,
+            "params": params,
+        }
+        self._write(record)
+
+    def expect(self, tests_per_module: dict[str, int]) -> None:
+        """Collection is done: a module's run can close as soon as its last test has run."""
+        self._expected = dict(tests_per_module)
+        for key, group in self._modules.items():
+            group.expected = self._expected.get(key)
+
+    def close_session(self, exitstatus: int, interrupted: bool) -> None:
+        now = self._clock()
+        for key, test in list(self._tests.items()):
+            # A test still open here was cut off mid-run (Ctrl-C, a crash).
+            self._finish_test(key[0], test, killed=True)
+        self._tests.clear()
+        for start in list(self._started.values()):
+            # Started, but cut off before any phase was reported (Ctrl-C in a fixture).
+            self._finish_unreported(start, ms(now))
+        for group in self._modules.values():
+            if not group.closed:
+                incomplete = group.expected is not None and group.tally.tests < group.expected
+                self._close_group(group, killed=interrupted and incomplete)
+        session = self._session
+        session.end = now
+        tags = {"pytest.exitstatus": str(exitstatus)}
+        if interrupted:
+            status = "KILLED"
+        elif session.tally.bad or exitstatus not in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
+            status = "FAILED"
+        else:
+            status = "FINISHED"
+        self._close(session, status, tags, title="pytest session")
+        self.session_summary = session.tally.markdown("pytest session", session.end - session.start)
+        self._write({"kind": "end", "time": ms(now)})
+
+    # -- reports -------------------------------------------------------------------------------
+
+    def collect_report(self, report: pytest.CollectReport) -> None:
+        if report.passed or not report.nodeid:
+            return
+        group = self._module(report.nodeid, self._clock())
+        category = "error" if report.failed else "skipped"
+        group.tally.add({category: 1})
+        self._session.tally.add({category: 1})
+        artifacts = {}
+        tags = {}
+        if report.failed:
+            artifacts[COLLECTION_ERROR_ARTIFACT] = report.longreprtext
+            tags["pytest.collection_error"] = _crash_message(report)
+            self._session.tally.add_failure(report.nodeid, "collection error")
+        else:
+            longrepr = report.longrepr
+            if isinstance(longrepr, tuple) and len(longrepr) == 3:
+                tags["pytest.skip_reason"] = str(longrepr[2]).removeprefix("Skipped: ")
+        group.end = self._clock()
+        self._close_group(group, extra_tags=tags, artifacts=artifacts)
+
+    def start_test(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """A test is about to run: journal it, so that it has a run even if it ends the process."""
+        if self.per_worker:
+            return  # which worker runs it is not known yet
+        nodeid = self._nodeid(nodeid)
+        now = self._clock()
+        module_key = module_of(nodeid)
+        self._module(module_key, now)
+        path, line, domain = location
+        tags = {"pytest.nodeid": nodeid, "pytest.file": path, "mlflow.source.name": module_key}
+        if line is not None:
+            tags["pytest.line"] = str(line + 1)
+        record: StartRecord = {
+            "kind": "start",
+            "key": nodeid,
+            "parent": module_key,
+            "name": domain,
+            "start": ms(now),
+            "tags": tags,
+        }
+        self._write(record)
+        self._started[nodeid] = record
+
+    def test_report(self, report: pytest.TestReport) -> None:
+        nodeid = self._nodeid(report.nodeid)
+        key = (nodeid, _worker(report))
+        test = self._tests.get(key)
+        if test is None:
+            test = self._tests[key] = _OpenTest()
+        if subtests.is_subtest(report):
+            test.subtests.append(report)
+            return
+        if report.when == "setup" and reruns.retried(test.reports):
+            # A new attempt: older rerunfailures releases report no teardown for a failed one.
+            self._attempts.setdefault(self._run_key(*key), []).append(test.reports)
+            test.reports = []
+        test.reports.append(report)
+        info = iteminfo.take_from(report)
+        if test.info is None:
+            test.info = info
+        if report.when == "teardown" or report.when not in _PHASES:
+            if reruns.retried(test.reports):
+                self._attempts.setdefault(self._run_key(*key), []).append(test.reports)
+                test.reports = []
+                return
+            del self._tests[key]
+            self._finish_test(nodeid, test, killed=False)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _nodeid(self, nodeid: str) -> str:
+        if self.group_suffixes and nodeid.rfind("@") > nodeid.rfind("]"):
+            # xdist's --dist loadgroup appends "@group" to the nodeids (with pytest < 9):
+            # a scheduling detail, not the test's id.
+            return nodeid.rsplit("@", 1)[0]
+        return nodeid
+
+    def _write(
+        self, record: OpenRecord | CloseRecord | RunRecord | StartRecord | dict[str, object]
+    ) -> None:
+        self._writer.write(record)  # type: ignore[arg-type]
+        self.records_written += 1
+
+    def _module(self, key: str, start: float) -> _Group:
+        group = self._modules.get(key)
+        if group is None:
+            group = self._modules[key] = _Group(key, start, start, expected=self._expected.get(key))
+            record: OpenRecord = {
+                "kind": "open",
+                "level": "module",
+                "key": key,
+                "parent": SESSION_KEY,
+                "name": key,
+                "start": ms(start),
+                "tags": {"pytest.nodeid": key, "mlflow.source.name": key},
+            }
+            self._write(record)
+        return group
+
+    def _run_key(self, nodeid: str, worker: str | None) -> str:
+        return f"{nodeid}@{worker}" if self.per_worker and worker else nodeid
+
+    def _finish_test(self, nodeid: str, test: _OpenTest, killed: bool) -> None:
+        reports = test.reports
+        if not reports:
+            return  # only failed attempts, retried elsewhere
+        first, last = reports[0], reports[-1]
+        worker = _worker(last)
+        key = self._run_key(nodeid, worker)
+        attempts = self._attempts.pop(key, [])
+        starter = attempts[0][0] if attempts else first
+        start = getattr(starter, "start", None) or self._clock()
+        end = getattr(last, "stop", None) or self._clock()
+        decided = self._decide(test)
+        module_key = module_of(nodeid)
+        group = self._module(module_key, start)
+        info = test.info
+        path, line, domain = first.location
+        tags = {
+            "pytest.nodeid": nodeid,
+            "pytest.outcome": "killed" if killed else decided.outcome,
+            "pytest.file": path,
+            "mlflow.source.name": module_key,
+        }
+        if line is not None:
+            tags["pytest.line"] = str(line + 1)
+        if info and info["markers"]:
+            tags["pytest.markers"] = ",".join(info["markers"])
+        if decided.skip_reason is not None:
+            tags["pytest.skip_reason"] = decided.skip_reason
+        if decided.xfail_reason is not None:
+            tags["pytest.xfail_reason"] = decided.xfail_reason
+        if worker:
+            tags["pytest.worker"] = worker
+        metrics = {f"{r.when}_duration": float(r.duration) for r in reports if r.when in _PHASES}
+        seconds = sum(float(r.duration) for r in reports)
+        metrics["duration"] = seconds
+        artifacts = {}
+        if attempts:
+            metrics["attempts"] = float(len(attempts) + 1)
+            if decided.outcome not in outcome.BAD_OUTCOMES:
+                tags["pytest.flaky"] = "true"
+            for number, attempt in enumerate(attempts, 1):
+                text = reruns.attempt_text(nodeid, number, attempt)
+                artifacts[reruns.attempt_artifact(number)] = text
+        if test.subtests:
+            metrics.update(subtests.metrics(test.subtests))
+            artifacts[subtests.ARTIFACT] = subtests.artifact(test.subtests)
+        failures, text = _failures(nodeid, test, decided, self._capture)
+        if text:
+            artifacts[FAILURE_ARTIFACT] = text
+        for failure in failures:
+            group.tally.add_failure(*failure)
+            self._session.tally.add_failure(*failure)
+        name = info["name"] if info else domain
+        record: RunRecord = {
+            "kind": "run",
+            "level": "test",
+            "key": key,
+            "parent": module_key,
+            "name": f"{name} [{worker}]" if key != nodeid else name,
+            "start": ms(start),
+            "end": ms(end),
+            "status": "KILLED" if killed else decided.status,
+            "tags": tags,
+            "params": info["params"] if info else {},
+            "metrics": metrics,
+            "artifacts": artifacts,
+        }
+        logged.merge_into(record, reports)
+        self._write(record)
+        self._started.pop(key, None)
+        # pytest's summary line counts a failed subtest as a failure too.
+        subtest_counts = subtests.summary_counts(test.subtests, self._category)
+        for tally in (group.tally, self._session.tally):
+            tally.tests += 1
+            tally.add(decided.counts, seconds)
+            tally.add(subtest_counts)
+        self._ended(group, end)
+
+    def _finish_unreported(self, start: StartRecord, end: int) -> None:
+        record = started.killed_run(start, end)
+        self._write(record)
+        del self._started[start["key"]]
+        group = self._module(start["parent"], self._clock())
+        for tally in (group.tally, self._session.tally):
+            tally.tests += 1
+        self._ended(group, record["end"] / 1000)
+
+    def _ended(self, group: _Group, end: float) -> None:
+        """A test of ``group`` has ended at ``end``: the group closes after its last test."""
+        group.end = max(group.end, end)
+        expected = group.expected
+        if not group.closed and expected is not None and group.tally.tests >= expected:
+            self._close_group(group)
+
+    def _decide(self, test: _OpenTest) -> outcome.Outcome:
+        """The test's outcome as pytest counts it: pytest 9 fails a test function whose
+        subtests failed, though its call passed (not a unittest TestCase's test)."""
+        decided = outcome.decide(test.reports)
+        if (
+            subtests.failed(test.subtests)
+            and decided.outcome not in outcome.BAD_OUTCOMES
+            and subtests.fails_test(test.reports, self._category)
+        ):
+            counts = {k: v for k, v in decided.counts.items() if k != "passed"}
+            counts["failed"] = counts.get("failed", 0) + 1
+            decided = outcome.Outcome("failed", counts)
+        return decided
+
+    def _close_group(
+        self,
+        group: _Group,
+        killed: bool = False,
+        extra_tags: dict[str, str] | None = None,
+        artifacts: dict[str, str] | None = None,
+    ) -> None:
+        group.closed = True
+        status = "KILLED" if killed else ("FAILED" if group.tally.bad else "FINISHED")
+        self._close(group, status, extra_tags or {}, title=group.key, artifacts=artifacts)
+
+    def _close(
+        self,
+        group: _Group,
+        status: str,
+        tags: dict[str, str],
+        title: str,
+        artifacts: dict[str, str] | None = None,
+    ) -> None:
+        wall = max(0.0, group.end - group.start)
+        record: CloseRecord = {
+            "kind": "close",
+            "key": group.key,
+            "end": ms(group.end),
+            "status": status,
+            "metrics": group.tally.metrics(wall),
+            "tags": {**tags, "mlflow.note.content": group.tally.markdown(title, wall)},
+        }
+        if artifacts:
+            record["artifacts"] = artifacts
+        self._write(record)
