@@ -19,6 +19,7 @@ from typing import Any, NoReturn, Protocol
 
 import pytest
 import servers
+from faultproxy import FaultProxy
 
 pytest_plugins = ["pytester"]
 
@@ -54,6 +55,16 @@ def postgres_database() -> Iterator[servers.Database]:
         missing_service(reason)
     with servers.postgres() as database:
         yield database
+
+
+@pytest.fixture
+def proxy(tracking_server: servers.TrackingServer) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy to the session's tracking server, not yet up."""
+    proxy = FaultProxy(tracking_server.url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
 
 
 @pytest.fixture(scope="session")
@@ -163,6 +174,13 @@ def store(
     path.parent.mkdir()
     shutil.copy(migrated_db, path)
     return Store(uri=f"sqlite:///{path}", path=path)
+
+
+@pytest.fixture
+def through(proxy: FaultProxy, store: Store) -> Store:
+    """The experiment of ``store`` on the tracking server, reached through the proxy (the test
+    reads the tree back from ``store``, directly)."""
+    return Store(uri=proxy.url, experiment=store.experiment)
 
 
 class Record(Protocol):
