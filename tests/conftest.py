@@ -36,25 +36,30 @@ def missing_service(reason: str) -> NoReturn:
 
 
 @pytest.fixture(scope="session")
-def tracking_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[servers.TrackingServer]:
-    """``mlflow server`` with default settings on PostgreSQL, both on 127.0.0.1."""
-    reason = servers.postgres_available()
-    if reason is not None:
-        missing_service(reason)
-    with servers.tracking_server(tmp_path_factory.mktemp("tracking-server")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[servers.Database]:
-    """A PostgreSQL cluster on 127.0.0.1 with an empty database, for direct database stores."""
+def postgres_cluster() -> Iterator[servers.Database]:
+    """One PostgreSQL cluster on 127.0.0.1 per test process, for every database the tests use."""
     reason = servers.postgres_available()
     if reason is not None:
         missing_service(reason)
     with servers.postgres() as database:
         yield database
+
+
+@pytest.fixture(scope="session")
+def tracking_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: servers.Database
+) -> Iterator[servers.TrackingServer]:
+    """``mlflow server`` with default settings on PostgreSQL, both on 127.0.0.1."""
+    database = servers.another_database(postgres_cluster, "tracking_server")
+    workdir = tmp_path_factory.mktemp("tracking-server")
+    with servers.tracking_server(workdir, database=database) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_cluster: servers.Database) -> servers.Database:
+    """An empty PostgreSQL database, for direct database stores."""
+    return servers.another_database(postgres_cluster, "direct")
 
 
 @pytest.fixture
