@@ -155,27 +155,3 @@ def test_an_all_green_session_is_finished_and_carries_environment_and_command(
     assert tags["pytest.mlflow_version"][0].isdigit()
     assert "--mlflow-tree" in tags["pytest.command"]
     assert "team=vision" in tags["pytest.command"]
-
-
-@BOTH_STORES
-def test_under_xdist_the_tree_is_the_same_and_recorded_once(
-    suite: pytest.Pytester, record: Record
-) -> None:
-    pytest.importorskip("xdist")
-    result, tree = record("-n", "2")
-    result.assert_outcomes(passed=6, failed=1)
-    assert len(tree.level("session")) == 1
-    assert sorted(tree.modules) == [
-        "tests/sub/test_deep.py",
-        "tests/test_data.py",
-        "tests/test_model.py",
-    ]
-    assert len(tree.tests) == 7
-    assert len(tree.runs) == 1 + 3 + 7
-    workers = {run.data.tags.get("pytest.worker") for run in tree.tests.values()}
-    assert workers <= {"gw0", "gw1"}
-    assert workers
-    assert tree.tests["tests/test_model.py::test_accuracy[3]"].data.params == {"depth": "3"}
-    assert tree.session.data.metrics["failed"] == 1
-    for run in tree.runs:
-        assert run.info.status in ("FINISHED", "FAILED")
