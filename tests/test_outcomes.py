@@ -135,7 +135,6 @@ def test_one_recording_has_every_outcome_and_pytests_counts(
 
 
 def every_outcome_has_its_status_and_outcome_tag(tree: Tree) -> None:
-
     seen = {
         nodeid: (run.info.status, run.data.tags["pytest.outcome"])
         for nodeid, run in tree.tests.items()
