@@ -89,10 +89,10 @@ def assert_recorded_once(runs: list[Any], nodeids: list[str]) -> None:
     assert running == []
 
 
-def wait_until(condition: Callable[[], T], limit: float, what: str = "the condition") -> T:
+def wait_until(condition: Callable[[], T | None], limit: float, what: str = "the condition") -> T:
     """Poll ``condition`` until it returns something true, and return that; fail once ``limit``
-    seconds have passed without. The bound only keeps a broken process from hanging the suite:
-    another process's work has no deadline to meet here."""
+    seconds have passed without. The bound is generous on purpose: it only keeps a process that
+    never gets there from hanging the suite, it measures nothing."""
     deadline = time.monotonic() + limit
     while True:
         found = condition()
