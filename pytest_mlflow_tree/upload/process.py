@@ -22,6 +22,7 @@ from pytest_mlflow_tree.model import journal, quiet, redact, retries, sqlitepath
 from pytest_mlflow_tree.model.compact import CompactFilter
 from pytest_mlflow_tree.model.records import Header
 from pytest_mlflow_tree.model.retries import Patience, ServerUnavailable
+from pytest_mlflow_tree.model.settings_table import DEFAULT_STALL_SECONDS
 from pytest_mlflow_tree.model.status import Status
 from pytest_mlflow_tree.model.stores import (
     full_mlflow_installed,
@@ -49,8 +50,8 @@ _STATUS_RETRY = 0.05
 _STATUS_RETRIES = 12_000
 
 # Seconds without an answer from the tracking store before the upload gives up (the journal
-# keeps the rest for replay). Also the default of --mlflow-tree-stall.
-DEFAULT_GIVE_UP = 4.0
+# keeps the rest for replay): the default of --mlflow-tree-stall.
+DEFAULT_GIVE_UP = DEFAULT_STALL_SECONDS
 # The replay command's bound for a store that takes its connections and then fails, cuts or
 # holds them: the user asked for this upload, and a slow or busy store that answers now and
 # then is waited for (each answer starts the bound again). A refused connection still gets
