@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from pytest_mlflow_tree.model import links
+from pytest_mlflow_tree.model.status import Progress
 from pytest_mlflow_tree.read import commands
 from pytest_mlflow_tree.upload import process
-from pytest_mlflow_tree.upload.tree import Progress
 
 
 def _replay(args: argparse.Namespace) -> int:

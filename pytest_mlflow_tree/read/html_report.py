@@ -8,13 +8,18 @@ start open. Every run links to its page in the MLflow UI.
 
 from __future__ import annotations
 
-import datetime
 import html
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_mlflow_tree.read.readback import Module, Reader, Session, Test
-from pytest_mlflow_tree.read.terminal_tree import counts_text, failure_excerpt, seconds
+from pytest_mlflow_tree.read.readback import Module, Reader, Session
+from pytest_mlflow_tree.read.terminal_tree import (
+    counts_text,
+    failure_excerpt,
+    local_time,
+    name_in_module,
+    seconds,
+)
 
 REPORT_ARTIFACT = "report.html"
 # Failure texts fetched for the report (one artifact download each).
@@ -76,16 +81,6 @@ def _link(session: Session, run_id: str | None, text: str) -> str:
     if run_id is None:
         return _e(text)
     return f'<a href="{_e(session.run_url(run_id))}" data-run-id="{_e(run_id)}">{_e(text)}</a>'
-
-
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "?"
-    return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _test_name(test: Test) -> str:
-    return test.nodeid.split("::", 1)[1] if "::" in test.nodeid else test.nodeid
 
 
 def chart(session: Session, count: int = SLOWEST) -> str:
@@ -154,7 +149,7 @@ def _module(session: Session, module: Module, budget: list[int], failures: list[
         rows.append(
             f'<tr class="test{" bad" if test.bad else ""}" data-outcome="{_e(test.outcome)}" '
             f'data-nodeid="{_e(test.nodeid)}"><td class="outcome">{_badge(test.outcome)}</td>'
-            f'<td class="name">{_link(session, test.run_id, _test_name(test))}</td>'
+            f'<td class="name">{_link(session, test.run_id, name_in_module(test))}</td>'
             f'<td class="params">{_e(params)}</td>'
             f'<td class="duration">{_e(seconds(test.duration))}</td></tr>'
         )
@@ -194,7 +189,7 @@ def render(session: Session) -> str:
     meta = [
         f"{len(tests)} tests: {counts_text(counts)}",
         f"in {seconds(session.metrics.get('duration'))}",
-        f"started {_when(session.start)}",
+        f"started {local_time(session.start)}",
     ]
     if session.commit:
         meta.append(f"commit {session.commit[:10]}")

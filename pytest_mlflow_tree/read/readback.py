@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -311,9 +311,7 @@ class Reader:
         if session.compact:
             for module in modules.values():
                 self._add_table_rows(module)
-        for module in modules.values():
-            module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
-        session.modules = sorted(modules.values(), key=lambda m: (_start(m), m.path))
+        session.modules = in_order(modules.values())
         return session
 
     def failure_text(self, run_id: str) -> str | None:
@@ -394,6 +392,14 @@ class Reader:
         from pytest_mlflow_tree.model import redact
 
         return redact.url(self.tracking_uri)
+
+
+def in_order(modules: Iterable[Module]) -> list[Module]:
+    """Modules in the order their first tests started, each with its tests in that order."""
+    listed = list(modules)
+    for module in listed:
+        module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
+    return sorted(listed, key=lambda m: (_start(m), m.path))
 
 
 def _start(module: Module) -> int:

@@ -61,7 +61,7 @@ def _worth_listing(test: Test) -> bool:
 
 
 def _test_line(test: Test) -> str:
-    line = f"  {_label(test.outcome):<8} {_test_name(test)}  {seconds(test.duration)}"
+    line = f"  {_label(test.outcome):<8} {name_in_module(test)}  {seconds(test.duration)}"
     failed = _failed_subtests(test)
     return line + (f"  {failed} failed subtest{'s' if failed > 1 else ''}" if failed else "")
 
@@ -84,7 +84,8 @@ def failure_excerpt(text: str | None, lines: int = _FAILURE_LINES) -> list[str]:
     return found
 
 
-def _when(ms: int | None) -> str:
+def local_time(ms: int | None) -> str:
+    """A time in milliseconds since the epoch, as the local clock shows it."""
     if ms is None:
         return "?"
     return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
@@ -112,7 +113,7 @@ def render(
         f"  in {seconds(wall)}"
     )
     yield f"session run {session.run_id}  {session.url}"
-    details = [f"started {_when(session.start)}"]
+    details = [f"started {local_time(session.start)}"]
     if session.commit:
         branch = session.tags.get("mlflow.source.git.branch")
         details.append(f"commit {session.commit[:10]}" + (f" ({branch})" if branch else ""))
@@ -172,6 +173,6 @@ def render(
             yield f"  {seconds(test.duration):>8}  {test.nodeid}"
 
 
-def _test_name(test: Test) -> str:
-    # The nodeid without its module: the module is the line above.
+def name_in_module(test: Test) -> str:
+    """The nodeid without its module, shown under the module's line."""
     return test.nodeid.split("::", 1)[1] if "::" in test.nodeid else test.nodeid
