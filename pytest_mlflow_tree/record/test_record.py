@@ -78,13 +78,10 @@ def finished_test(
     ``killed``: the test was cut off mid-run. ``now`` stands in for times a report lacks.
     """
     reports = test.reports
-    starter = attempts[0][0] if attempts else reports[0]
-    start = getattr(starter, "start", None) or now
-    end = getattr(reports[-1], "stop", None) or now
+    start, end = _times(test, attempts, now)
     decided = decide(test, recording.category)
     failures, text = _failures(nodeid, test, decided, recording.capture)
     metrics = _metrics(reports, test.subtests, attempts)
-    artifacts = _artifacts(nodeid, test.subtests, attempts, text)
     record: RunRecord = {
         "kind": "run",
         "level": "test",
@@ -97,7 +94,7 @@ def finished_test(
         "tags": _tags(nodeid, test, decided, killed, bool(attempts)),
         "params": test.info["params"] if test.info else {},
         "metrics": metrics,
-        "artifacts": artifacts,
+        "artifacts": _artifacts(nodeid, test.subtests, attempts, text),
     }
     logged.merge_into(record, reports)
     return FinishedTest(
@@ -109,6 +106,13 @@ def finished_test(
         subtests.summary_counts(test.subtests, recording.category),
         failures,
     )
+
+
+def _times(test: OpenTest, attempts: list[Attempt], now: float) -> tuple[float, float]:
+    """When the test's first attempt started and its last report ended."""
+    starter = attempts[0][0] if attempts else test.reports[0]
+    start = getattr(starter, "start", None) or now
+    return start, getattr(test.reports[-1], "stop", None) or now
 
 
 def decide(test: OpenTest, category: subtests.Category) -> outcome.Outcome:
