@@ -247,7 +247,7 @@ class Upload:
             self._server.set()
         if needs_full_mlflow(uri) and not full_mlflow_installed():
             raise StoreUnavailable(missing_store_message(uri))
-        store = f"the tracking store {redact.url(uri)}"
+        store = _store_name(uri)
         retries.check_listening(uri, store)
         quiet.apply_to_process()
         use_server_for_this_process(uri)
@@ -270,7 +270,7 @@ class Upload:
         self, client: Any, header: Header, uri: str, builder: SessionBuilder, limits: Limits
     ) -> TreeUploader:
         options = self.options
-        patience = self._patience = self._new_patience(f"the tracking store {redact.url(uri)}")
+        patience = self._patience = self._new_patience(_store_name(uri))
         requested = options.sql_writer
         if requested == "auto":
             requested = os.environ.get(SQL_WRITER_ENV, "auto")
@@ -328,8 +328,8 @@ class Upload:
 
     def _keep_trying(self) -> bool:
         # While tests run, a store that fails may come back before the session ends.
-        tests_over = self._tests_over.is_set() and self._server.is_set()
-        return self._keep_waiting() and not tests_over
+        server_bounded = self._tests_over.is_set() and self._server.is_set()
+        return self._keep_waiting() and not server_bounded
 
     def _heartbeat(self) -> None:
         # Bounded by the upload: run() sets ``_stopped`` on every way out.
@@ -356,6 +356,10 @@ class Upload:
             file=sys.stderr,
             flush=True,
         )
+
+
+def _store_name(uri: str) -> str:
+    return f"the tracking store {redact.url(uri)}"
 
 
 def _attach_reports(
