@@ -106,6 +106,23 @@ def render(
 ) -> Iterable[str]:
     """Lines of the tree. ``failures``: how many failure texts to fetch and show."""
     tests = session.tests
+    yield from _heading(session, tests)
+    yield ""
+    listed, unlisted = _listed(session.modules, show_all)
+    budget = _FailureBudget(failures)
+    for module in listed:
+        yield from _module_lines(module, show_all, budget)
+    if unlisted:
+        rest: dict[str, int] = {}
+        for module in unlisted:
+            for outcome, number in summary_counts(module.metrics, module.tests).items():
+                rest[outcome] = rest.get(outcome, 0) + number
+        yield f"ok      + {len(unlisted)} more modules  {counts_text(rest)} (--all lists them)"
+    if slowest and tests:
+        yield from _slowest(tests, slowest)
+
+
+def _heading(session: Session, tests: list[Test]) -> Iterable[str]:
     counts = summary_counts(session.metrics, tests)
     wall = session.metrics.get("duration")
     yield (
@@ -120,57 +137,72 @@ def render(
     if session.compact:
         details.append("compact mode: only failing, rerun and slow tests have runs")
     yield "  ".join(details)
-    yield ""
 
-    fetched = 0
-    modules = sorted(session.modules, key=lambda m: (not m.bad, m.path))
-    listed_passing = 0
+
+def _listed(modules: Iterable[Module], show_all: bool) -> tuple[list[Module], list[Module]]:
+    """The modules listed one per line, failing first, and the passing ones that are not."""
+    listed: list[Module] = []
     unlisted: list[Module] = []
-    for module in modules:
+    passing = 0
+    for module in sorted(modules, key=lambda m: (not m.bad, m.path)):
         if not (module.bad or show_all):
-            if listed_passing >= PASSING_MODULES:
+            if passing >= PASSING_MODULES:
                 unlisted.append(module)
                 continue
-            listed_passing += 1
-        module_counts = summary_counts(module.metrics, module.tests)
-        if not module.tests and module.metrics.get("errors"):
-            module_counts = {"error": 1}
-        label = "FAILED" if module.bad else "ok"
-        yield (
-            f"{label:<7} {module.path}  {counts_text(module_counts)}"
-            f"  {seconds(_module_seconds(module))}"
-        )
-        if module.tags.get("pytest.collection_error"):
-            yield f"          collection error: {module.tags['pytest.collection_error']}"
-        if not (module.bad or show_all):
+            passing += 1
+        listed.append(module)
+    return listed, unlisted
+
+
+class _FailureBudget:
+    """How many more failure texts may be fetched (each is a call to the store)."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def _module_lines(module: Module, show_all: bool, budget: _FailureBudget) -> Iterable[str]:
+    module_counts = summary_counts(module.metrics, module.tests)
+    if not module.tests and module.metrics.get("errors"):
+        module_counts = {"error": 1}
+    label = "FAILED" if module.bad else "ok"
+    yield (
+        f"{label:<7} {module.path}  {counts_text(module_counts)}"
+        f"  {seconds(_module_seconds(module))}"
+    )
+    if module.tags.get("pytest.collection_error"):
+        yield f"          collection error: {module.tags['pytest.collection_error']}"
+    if module.bad or show_all:
+        yield from _test_lines(module, show_all, budget)
+
+
+def _test_lines(module: Module, show_all: bool, budget: _FailureBudget) -> Iterable[str]:
+    ordered = sorted(module.tests, key=lambda t: (not t.bad, not _worth_listing(t)))
+    hidden: dict[str, int] = {}
+    for test in ordered:
+        if not (_worth_listing(test) or show_all):
+            hidden[test.outcome] = hidden.get(test.outcome, 0) + 1
             continue
-        ordered = sorted(module.tests, key=lambda t: (not t.bad, not _worth_listing(t)))
-        hidden: dict[str, int] = {}
-        for test in ordered:
-            if not (_worth_listing(test) or show_all):
-                hidden[test.outcome] = hidden.get(test.outcome, 0) + 1
-                continue
-            yield _test_line(test)
-            if test.bad and fetched < failures:
-                fetched += 1
-                for line in failure_excerpt(test.failure()):
-                    yield f"           {line}"
-        if hidden:
-            yield f"  + {counts_text(hidden)} (--all lists them)"
-    if unlisted:
-        rest: dict[str, int] = {}
-        for module in unlisted:
-            for outcome, number in summary_counts(module.metrics, module.tests).items():
-                rest[outcome] = rest.get(outcome, 0) + number
-        yield f"ok      + {len(unlisted)} more modules  {counts_text(rest)} (--all lists them)"
-    if slowest and tests:
-        timed = sorted(
-            (t for t in tests if t.duration is not None), key=lambda t: -(t.duration or 0)
-        )
-        yield ""
-        yield f"slowest {min(slowest, len(timed))}:"
-        for test in timed[:slowest]:
-            yield f"  {seconds(test.duration):>8}  {test.nodeid}"
+        yield _test_line(test)
+        if test.bad and budget.take():
+            for line in failure_excerpt(test.failure()):
+                yield f"           {line}"
+    if hidden:
+        yield f"  + {counts_text(hidden)} (--all lists them)"
+
+
+def _slowest(tests: list[Test], count: int) -> Iterable[str]:
+    timed = sorted((t for t in tests if t.duration is not None), key=lambda t: -(t.duration or 0))
+    yield ""
+    yield f"slowest {min(count, len(timed))}:"
+    for test in timed[:count]:
+        yield f"  {seconds(test.duration):>8}  {test.nodeid}"
 
 
 def name_in_module(test: Test) -> str:
