@@ -114,10 +114,7 @@ class Module:
 
     def counts(self) -> dict[str, int]:
         """Tests per outcome."""
-        counts: dict[str, int] = {}
-        for test in self.tests:
-            counts[test.outcome] = counts.get(test.outcome, 0) + 1
-        return counts
+        return outcome_counts(self.tests)
 
 
 @dataclass
@@ -392,6 +389,14 @@ class Reader:
         from pytest_mlflow_tree.model import redact
 
         return redact.url(self.tracking_uri)
+
+
+def outcome_counts(tests: Iterable[Test]) -> dict[str, int]:
+    """How many of ``tests`` had each outcome."""
+    counts: dict[str, int] = {}
+    for test in tests:
+        counts[test.outcome] = counts.get(test.outcome, 0) + 1
+    return counts
 
 
 def in_order(modules: Iterable[Module]) -> list[Module]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from pytest_mlflow_tree.model.outcome import OUTCOMES
 from pytest_mlflow_tree.model.summary import COUNT_METRICS
-from pytest_mlflow_tree.read.readback import Module, Session, Test
+from pytest_mlflow_tree.read.readback import Module, Session, Test, outcome_counts
 
 # The order pytest's own summary line uses: bad news first.
 _ORDER = ("failed", "error", "passed", "skipped", "xfailed", "xpassed", "killed")
@@ -34,18 +34,11 @@ def counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts[o]} {o}" for o in (*known, *others)) or "no tests"
 
 
-def _per_test(tests: Iterable[Test]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for test in tests:
-        counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    return counts
-
-
 def summary_counts(metrics: dict[str, float], tests: list[Test]) -> dict[str, int]:
     """pytest's summary line as recorded on a session or module run (a failed subtest is a
     failure there, as in pytest's); from the tests for a run cut off before it was closed."""
     if "tests" not in metrics:
-        return _per_test(tests)
+        return outcome_counts(tests)
     counts = {o: int(metrics.get(COUNT_METRICS[o], 0)) for o in OUTCOMES}
     killed = sum(1 for test in tests if test.outcome == "killed")
     return {**counts, "killed": killed}
@@ -91,7 +84,8 @@ def local_time(ms: int | None) -> str:
     return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _module_seconds(module: Module) -> float | None:
+def module_seconds(module: Module) -> float | None:
+    """The time its tests took, as recorded on the module's run or summed from them."""
     total = module.metrics.get("test_duration")
     if total is None:
         total = sum(t.duration or 0.0 for t in module.tests)
@@ -109,7 +103,7 @@ def render(
     yield from _heading(session, tests)
     yield ""
     listed, unlisted = _listed(session.modules, show_all)
-    budget = _FailureBudget(failures)
+    budget = Budget(failures)
     for module in listed:
         yield from _module_lines(module, show_all, budget)
     if unlisted:
@@ -154,8 +148,9 @@ def _listed(modules: Iterable[Module], show_all: bool) -> tuple[list[Module], li
     return listed, unlisted
 
 
-class _FailureBudget:
-    """How many more failure texts may be fetched (each is a call to the store)."""
+class Budget:
+    """How many more of something may be shown: failure texts each cost a call to the store,
+    and a report of thousands of tests lists only so many."""
 
     def __init__(self, count: int) -> None:
         self.left = count
@@ -167,14 +162,13 @@ class _FailureBudget:
         return True
 
 
-def _module_lines(module: Module, show_all: bool, budget: _FailureBudget) -> Iterable[str]:
+def _module_lines(module: Module, show_all: bool, budget: Budget) -> Iterable[str]:
     module_counts = summary_counts(module.metrics, module.tests)
     if not module.tests and module.metrics.get("errors"):
         module_counts = {"error": 1}
     label = "FAILED" if module.bad else "ok"
     yield (
-        f"{label:<7} {module.path}  {counts_text(module_counts)}"
-        f"  {seconds(_module_seconds(module))}"
+        f"{label:<7} {module.path}  {counts_text(module_counts)}  {seconds(module_seconds(module))}"
     )
     if module.tags.get("pytest.collection_error"):
         yield f"          collection error: {module.tags['pytest.collection_error']}"
@@ -182,7 +176,7 @@ def _module_lines(module: Module, show_all: bool, budget: _FailureBudget) -> Ite
         yield from _test_lines(module, show_all, budget)
 
 
-def _test_lines(module: Module, show_all: bool, budget: _FailureBudget) -> Iterable[str]:
+def _test_lines(module: Module, show_all: bool, budget: Budget) -> Iterable[str]:
     ordered = sorted(module.tests, key=lambda t: (not t.bad, not _worth_listing(t)))
     hidden: dict[str, int] = {}
     for test in ordered:
