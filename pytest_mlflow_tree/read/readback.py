@@ -269,6 +269,16 @@ class Reader:
         )
 
     def session(self, run_id: str) -> Session:
+        session = self._session_run(run_id)
+        modules = self._modules_of(session)
+        if session.compact:
+            for module in modules:
+                self._add_table_rows(module)
+        session.modules = in_order(modules)
+        return session
+
+    def _session_run(self, run_id: str) -> Session:
+        """The session of the session run ``run_id``, without its modules yet."""
         try:
             root = self.client.get_run(run_id)
         except Exception as exc:
@@ -276,10 +286,9 @@ class Reader:
         tags = dict(root.data.tags)
         if tags.get("pytest.level") != "session":
             raise SessionNotFound(f"run {run_id} is not a pytest session run")
-        experiment_id = str(root.info.experiment_id)
-        session = Session(
+        return Session(
             run_id=run_id,
-            experiment_id=experiment_id,
+            experiment_id=str(root.info.experiment_id),
             name=root.info.run_name or tags.get("mlflow.runName", run_id),
             status=root.info.status,
             start=root.info.start_time,
@@ -288,10 +297,14 @@ class Reader:
             tags=tags,
             metrics=dict(root.data.metrics),
         )
+
+    def _modules_of(self, session: Session) -> list[Module]:
+        """The session's modules, each with its tests (in the order the store lists them)."""
         modules: dict[str, Module] = {}
         module_by_run: dict[str, Module] = {}
         test_runs = []
-        for run in self.search_all([experiment_id], f"tags.mlflow.rootRunId = '{run_id}'"):
+        query = f"tags.mlflow.rootRunId = '{session.run_id}'"
+        for run in self.search_all([session.experiment_id], query):
             level = run.data.tags.get("pytest.level")
             if level == "module":
                 module = self._module(run)
@@ -305,11 +318,7 @@ class Reader:
             if parent is None:
                 parent = modules.setdefault(test.module, Module(test.module, None, "FINISHED"))
             parent.tests.append(test)
-        if session.compact:
-            for module in modules.values():
-                self._add_table_rows(module)
-        session.modules = in_order(modules.values())
-        return session
+        return list(modules.values())
 
     def failure_text(self, run_id: str) -> str | None:
         try:

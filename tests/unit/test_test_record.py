@@ -37,7 +37,9 @@ def report(
     )
 
 
-def phases(call: str = "passed", longrepr: Any = None, start: float = 100.0) -> list[Any]:
+def phases(
+    call: str = "passed", longrepr: Any = None, start: float = 100.0
+) -> list[pytest.TestReport]:
     # Each report carries the captured output of the phases so far, as pytest's do.
     output = [("Captured stdout call", "hi")]
     return [
