@@ -59,8 +59,8 @@ class Recorder:
     ) -> None:
         self._writer = writer
         self._clock = clock
-        # The category: how pytest's summary line counts a report (asked for tests with
-        # subtests only).
+        # Whether failure texts keep the captured output, and how pytest's summary line counts
+        # a report (asked for tests with subtests only).
         self._recording = Recording(capture, category)
         self._tests: dict[tuple[str, str | None], OpenTest] = {}
         # Tests started (by run key) and not yet finished, as journaled.
