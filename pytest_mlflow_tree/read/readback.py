@@ -35,17 +35,6 @@ from pytest_mlflow_tree.model.searchpages import PAGE_SIZE, search_all
 if TYPE_CHECKING:
     import pandas
 
-__all__ = [
-    "PAGE_SIZE",
-    "Module",
-    "Reader",
-    "Session",
-    "SessionNotFound",
-    "Test",
-    "last_session",
-    "load_session",
-]
-
 # Bounded paging: 10,000 pages of 1,000 runs is far beyond any session.
 _MAX_PAGES = 10_000
 
