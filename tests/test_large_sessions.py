@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from conftest import Store
 
+from pytest_mlflow_tree.model.searchpages import PAGE_SIZE
 from pytest_mlflow_tree.read import readback, terminal_tree
 
 MODULES = 100
@@ -104,7 +105,7 @@ def test_the_reader_reads_more_runs_than_one_page_holds(store: Store) -> None:
         for m in range(3)
     ]
     total = 1500
-    assert total > readback.PAGE_SIZE
+    assert total > PAGE_SIZE
     for i in range(total):
         client.create_run(
             experiment,
