@@ -12,7 +12,7 @@ from .pages import Page, PagingClient, run
 
 
 class Scripted:
-    """Answers each request with the next of ``pages``; the last page is repeated."""
+    """Answers each request with the next of ``pages``; the last is repeated, 100 pages at most."""
 
     def __init__(self, *pages: Page) -> None:
         self.pages = list(pages)
@@ -20,6 +20,8 @@ class Scripted:
 
     def search_runs(self, experiment_ids: list[str], **kwargs: Any) -> Page:
         self.tokens.append(kwargs["page_token"])
+        # A search without a bound fails here rather than hanging the suite.
+        assert len(self.tokens) <= 100, "search_runs asked for page after page"
         return self.pages.pop(0) if len(self.pages) > 1 else self.pages[0]
 
 
