@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from pytest_mlflow_tree.model import links
+from pytest_mlflow_tree.model.status import Progress
 from pytest_mlflow_tree.read import commands
 from pytest_mlflow_tree.upload import process
-from pytest_mlflow_tree.upload.tree import Progress
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -17,8 +17,7 @@ def _replay(args: argparse.Namespace) -> int:
         if progress.applied % 500 == 0:
             print(f"\r{progress.applied} records applied", end="", file=sys.stderr, flush=True)
 
-    status = process.run(
-        args.journal,
+    options = process.Options(
         tracking_uri=args.tracking_uri,
         experiment=args.experiment,
         on_progress=show,
@@ -27,6 +26,7 @@ def _replay(args: argparse.Namespace) -> int:
         # Run on purpose: a store that still answers is waited for.
         slow_give_up=process.REPLAY_SLOW_GIVE_UP,
     )
+    status = process.run(args.journal, options)
     print("\r", end="", file=sys.stderr)
     if not status.done:
         print(f"pytest-mlflow-tree replay: failed: {status.error}", file=sys.stderr)

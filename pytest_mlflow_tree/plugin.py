@@ -40,7 +40,7 @@ class ItemInfoHooks:
 
             # Params and markers are extras: never fail a test over them.
             with contextlib.suppress(Exception):
-                setattr(report, iteminfo.REPORT_ATTRIBUTE, iteminfo.item_info(item))
+                setattr(report, iteminfo.ITEM_INFO_ATTRIBUTE, iteminfo.item_info(item))
         from pytest_mlflow_tree.record import run_fixture
 
         with contextlib.suppress(Exception):
@@ -104,10 +104,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.stash[context.CONTEXT_KEY] = reporter.context()
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(context.XdistHooks(reporter.context()), "mlflow-tree-xdist")
-        from pytest_mlflow_tree.record.xdist_hooks import XdistHooks
+        config.pluginmanager.register(
+            context.WorkerContext(reporter.context()), "mlflow-tree-xdist"
+        )
+        from pytest_mlflow_tree.record.xdist_hooks import WorkerCollections
 
-        config.pluginmanager.register(XdistHooks(config, reporter), XDIST_COLLECTION_HOOKS)
+        config.pluginmanager.register(WorkerCollections(config, reporter), XDIST_COLLECTION_HOOKS)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -271,9 +271,10 @@ def _fresh_artifact_locations() -> None:
 def upload_to(store: Store, journal: Path, sql_writer: str = "auto") -> Status:
     forget_artifact_locations()
     with process_state_kept():
-        return process.run(
-            journal, tracking_uri=store.uri, experiment=store.experiment, sql_writer=sql_writer
+        options = process.Options(
+            tracking_uri=store.uri, experiment=store.experiment, sql_writer=sql_writer
         )
+        return process.run(journal, options)
 
 
 def uploaded(store: Store, journal: Path, writer: str) -> Store:
@@ -880,7 +881,9 @@ def test_one_process_writing_one_journal_into_two_stores_keeps_their_artifacts_a
     stores = [sqlite_store(tmp_path / name, migrated_db) for name in ("first", "second")]
     with process_state_kept():
         for store in stores:
-            status = process.run(journal, tracking_uri=store.uri, experiment=store.experiment)
+            status = process.run(
+                journal, process.Options(tracking_uri=store.uri, experiment=store.experiment)
+            )
             assert status.done, status.error
     for store in stores:
         session = store.tree().session

@@ -194,13 +194,7 @@ def _records(
             if not line.strip():
                 continue
             line_number += 1
-            try:
-                record = decode(line.decode("utf-8"))
-            except ValueError as exc:
-                what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
-                raise JournalError(
-                    f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
-                ) from None
+            record = _decode_line(line, line_number, path)
             yield record
             if record.get("kind") == "end":
                 return
@@ -213,6 +207,16 @@ def _records(
             last_pass = True
             continue
         time.sleep(poll_seconds)
+
+
+def _decode_line(line: bytes, number: int, path: Path) -> Record:
+    try:
+        return decode(line.decode("utf-8"))
+    except ValueError as exc:
+        what = "not a pytest-mlflow-tree journal" if number == 1 else "damaged"
+        raise JournalError(
+            f"{path} is {what}: line {number} is not a JSON record ({exc})"
+        ) from None
 
 
 def read(path: Path) -> Iterator[Record]:

@@ -9,12 +9,16 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 # MLflow's own rule for param, metric and tag keys (mlflow.utils.validation).
 _KEY_CHARS = re.compile(r"[^/\w.\- :]")
 
 FULL_VALUES_ARTIFACT = "pytest-mlflow-tree/full-values.json"
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,26 @@ class Fitted:
     metrics: dict[str, float] = field(default_factory=dict)
     changed: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def _note(self, kind: str, key: str, value: str) -> None:
-        self.changed.setdefault(kind, {})[key] = value
+    def take(
+        self,
+        kind: str,
+        values: dict[str, V],
+        key_length: int,
+        fix_value: Callable[[V], V] | None = None,
+        shown: Callable[[V], str] = str,
+    ) -> dict[str, V]:
+        """``values`` with valid keys (and values, by ``fix_value``); changed ones noted.
+
+        Metrics keep their values: a NaN is a valid metric, though not equal to itself.
+        """
+        out: dict[str, V] = {}
+        for key, value in values.items():
+            new_key = safe_key(key, key_length)
+            new_value = value if fix_value is None else fix_value(value)
+            if new_key != key or (fix_value is not None and new_value != value):
+                self.changed.setdefault(kind, {})[key] = shown(value)
+            out[new_key] = new_value
+        return out
 
 
 def fit(
@@ -80,21 +102,12 @@ def fit(
     metrics: dict[str, float] | None = None,
 ) -> Fitted:
     out = Fitted()
-    for key, value in (params or {}).items():
-        new_key = safe_key(key, limits.key_length)
-        new_value = valid_text(value, limits.param_value_length)
-        if new_key != key or new_value != value:
-            out._note("params", key, value)
-        out.params[new_key] = new_value
-    for key, value in (tags or {}).items():
-        new_key = safe_key(key, limits.key_length)
-        new_value = valid_text(value, limits.tag_value_length)
-        if new_key != key or new_value != value:
-            out._note("tags", key, value)
-        out.tags[new_key] = new_value
-    for key, number in (metrics or {}).items():
-        new_key = safe_key(key, limits.key_length)
-        if new_key != key:
-            out._note("metrics", key, repr(number))
-        out.metrics[new_key] = number
+    length = limits.key_length
+    out.params = out.take("params", params or {}, length, _fixer(limits.param_value_length))
+    out.tags = out.take("tags", tags or {}, length, _fixer(limits.tag_value_length))
+    out.metrics = out.take("metrics", metrics or {}, length, shown=repr)
     return out
+
+
+def _fixer(length: int) -> Callable[[str], str]:
+    return lambda text: valid_text(text, length)

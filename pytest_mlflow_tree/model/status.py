@@ -4,19 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 
 @dataclass
-class Status:
+class Progress:
+    """How far an upload has come: what the store has, as the uploader counts it."""
+
     applied: int = 0
-    # Tests uploaded by the thread pool (see TreeUploader).
+    # Tests uploaded by the thread pool rather than inline (see TreeUploader).
     pooled: int = 0
-    # How a SQL store was written: "batched" (see sqlwriter) or "public" (MLflow's client).
-    writer: str | None = None
     session_run_id: str | None = None
     experiment_id: str | None = None
+
+
+@dataclass
+class Status(Progress):
+    """The upload's progress and how it went, as the status file holds it."""
+
+    # How a SQL store was written: "batched" (see sqlwriter) or "public" (MLflow's client).
+    writer: str | None = None
     # The tracking URI the upload went to, credentials removed.
     tracking_uri: str | None = None
     error: str | None = None
@@ -24,6 +32,11 @@ class Status:
     ready_at: float | None = None
     # True once every record of a complete journal is in the tracking store.
     done: bool = False
+
+    def catch_up(self, progress: Progress) -> None:
+        """Take the uploader's progress, as far as the store has it."""
+        for progress_field in fields(Progress):
+            setattr(self, progress_field.name, getattr(progress, progress_field.name))
 
     def write(self, path: Path) -> bool:
         """Whether it was written: not while its directory is gone (a test deleted it)."""

@@ -1,7 +1,7 @@
 """Read recorded sessions back: the public API (``from pytest_mlflow_tree.read import Reader``)."""
 
+from pytest_mlflow_tree.model.searchpages import PAGE_SIZE
 from pytest_mlflow_tree.read.readback import (
-    PAGE_SIZE,
     Module,
     Reader,
     Session,

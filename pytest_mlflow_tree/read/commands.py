@@ -31,6 +31,12 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(commands: Any) -> None:
+    _add_show(commands)
+    _add_diff(commands)
+    _add_flaky(commands)
+
+
+def _add_show(commands: Any) -> None:
     show = commands.add_parser(
         "show",
         help="print a recorded session as a tree, failures first",
@@ -53,6 +59,8 @@ def add_parsers(commands: Any) -> None:
     )
     _store_options(show)
 
+
+def _add_diff(commands: Any) -> None:
     diff = commands.add_parser(
         "diff",
         help="compare two sessions: new failures, fixed, added, removed, slower, metrics",
@@ -92,6 +100,8 @@ def add_parsers(commands: Any) -> None:
     diff.add_argument("--limit", type=int, default=50, help="lines per section (default 50)")
     _store_options(diff)
 
+
+def _add_flaky(commands: Any) -> None:
     flaky = commands.add_parser(
         "flaky",
         help="tests whose outcome changed across the last N sessions, ranked",

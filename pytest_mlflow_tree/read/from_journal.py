@@ -26,7 +26,7 @@ from pytest_mlflow_tree.model.records import (
     RunRecord,
     module_of,
 )
-from pytest_mlflow_tree.read.readback import Module, Session, Test
+from pytest_mlflow_tree.read.readback import Module, Session, Test, in_order
 
 # ``E`` lines of a failure kept for the report (a traceback's assertion lines, not its output).
 _FAILURE_LINES = 200
@@ -94,8 +94,7 @@ class SessionBuilder:
             module.run_id = self._run_ids.get(key)
             if module.status == "RUNNING":
                 module.status = "KILLED"
-            module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
-        session.modules = sorted(self._modules.values(), key=lambda m: (_start(m), m.path))
+        session.modules = in_order(self._modules.values())
         return session
 
     # -- records -------------------------------------------------------------------------------
@@ -167,8 +166,3 @@ class SessionBuilder:
         )
         self._tests[key] = test
         module.tests.append(test)
-
-
-def _start(module: Module) -> int:
-    starts = [t.start for t in module.tests if t.start is not None]
-    return min(starts) if starts else 0

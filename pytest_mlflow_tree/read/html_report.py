@@ -8,13 +8,20 @@ start open. Every run links to its page in the MLflow UI.
 
 from __future__ import annotations
 
-import datetime
 import html
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_mlflow_tree.read.readback import Module, Reader, Session, Test
-from pytest_mlflow_tree.read.terminal_tree import counts_text, failure_excerpt, seconds
+from pytest_mlflow_tree.read.readback import Module, Reader, Session, outcome_counts
+from pytest_mlflow_tree.read.terminal_tree import (
+    Budget,
+    counts_text,
+    failure_excerpt,
+    local_time,
+    module_seconds,
+    name_in_module,
+    seconds,
+)
 
 REPORT_ARTIFACT = "report.html"
 # Failure texts fetched for the report (one artifact download each).
@@ -78,16 +85,6 @@ def _link(session: Session, run_id: str | None, text: str) -> str:
     return f'<a href="{_e(session.run_url(run_id))}" data-run-id="{_e(run_id)}">{_e(text)}</a>'
 
 
-def _when(ms: int | None) -> str:
-    if ms is None:
-        return "?"
-    return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _test_name(test: Test) -> str:
-    return test.nodeid.split("::", 1)[1] if "::" in test.nodeid else test.nodeid
-
-
 def chart(session: Session, count: int = SLOWEST) -> str:
     """A horizontal bar chart of the slowest tests, as inline SVG."""
     timed = [t for t in session.tests if t.duration is not None]
@@ -135,39 +132,14 @@ def _colour(outcome: str) -> str:
     }.get(outcome, "#59636e")
 
 
-def _module(session: Session, module: Module, budget: list[int], failures: list[int]) -> str:
+def _module(session: Session, module: Module, rows: Budget, failures: Budget) -> str:
     counts = module.counts()
     if not module.tests and module.metrics.get("errors"):
         counts = {"error": 1}
     state = "FAILED" if module.bad else "passed"
-    total = module.metrics.get("test_duration")
-    if total is None:
-        total = sum(t.duration or 0.0 for t in module.tests)
-    rows: list[str] = []
-    hidden = 0
-    for test in sorted(module.tests, key=lambda t: not t.bad):
-        if not test.bad and budget[0] <= 0:
-            hidden += 1
-            continue
-        budget[0] -= 1
-        params = ", ".join(f"{k}={v}" for k, v in test.params.items())
-        rows.append(
-            f'<tr class="test{" bad" if test.bad else ""}" data-outcome="{_e(test.outcome)}" '
-            f'data-nodeid="{_e(test.nodeid)}"><td class="outcome">{_badge(test.outcome)}</td>'
-            f'<td class="name">{_link(session, test.run_id, _test_name(test))}</td>'
-            f'<td class="params">{_e(params)}</td>'
-            f'<td class="duration">{_e(seconds(test.duration))}</td></tr>'
-        )
-        if test.bad and failures[0] > 0:
-            failures[0] -= 1
-            excerpt = failure_excerpt(test.failure(), lines=8)
-            if excerpt:
-                rows.append(
-                    f'<tr class="failure-row"><td></td><td colspan="3">'
-                    f'<pre class="failure">{_e(chr(10).join(excerpt))}</pre></td></tr>'
-                )
+    listed, hidden = _test_rows(session, module, rows, failures)
     if module.tags.get("pytest.collection_error"):
-        rows.append(
+        listed.append(
             f'<tr class="failure-row"><td></td><td colspan="3"><pre class="failure">'
             f"collection error: {_e(module.tags['pytest.collection_error'])}</pre></td></tr>"
         )
@@ -178,29 +150,58 @@ def _module(session: Session, module: Module, budget: list[int], failures: list[
         f'<details class="module{" bad" if module.bad else ""}" '
         f'data-module="{_e(module.path)}"{open_attribute}>'
         f'<summary>{_badge(state)}<span class="path">{_e(module.path)}</span>'
-        f'<span class="info">{_e(counts_text(counts))} &middot; {_e(seconds(total))}</span> '
+        f'<span class="info">{_e(counts_text(counts))} &middot; '
+        f"{_e(seconds(module_seconds(module)))}</span> "
         f"{run_link}</summary>"
-        f"<table>{''.join(rows)}</table>{more}</details>"
+        f"<table>{''.join(listed)}</table>{more}</details>"
     )
+
+
+def _test_rows(
+    session: Session, module: Module, rows: Budget, failures: Budget
+) -> tuple[list[str], int]:
+    """The rows of the module's tests, failing first, and how many passing ones are left out.
+
+    Every failing test is listed; passing ones while ``rows`` lasts."""
+    listed: list[str] = []
+    hidden = 0
+    for test in sorted(module.tests, key=lambda t: not t.bad):
+        if not test.bad and rows.left <= 0:
+            hidden += 1
+            continue
+        rows.left -= 1
+        params = ", ".join(f"{k}={v}" for k, v in test.params.items())
+        listed.append(
+            f'<tr class="test{" bad" if test.bad else ""}" data-outcome="{_e(test.outcome)}" '
+            f'data-nodeid="{_e(test.nodeid)}"><td class="outcome">{_badge(test.outcome)}</td>'
+            f'<td class="name">{_link(session, test.run_id, name_in_module(test))}</td>'
+            f'<td class="params">{_e(params)}</td>'
+            f'<td class="duration">{_e(seconds(test.duration))}</td></tr>'
+        )
+        excerpt = failure_excerpt(test.failure(), lines=8) if test.bad and failures.take() else []
+        if excerpt:
+            listed.append(
+                f'<tr class="failure-row"><td></td><td colspan="3">'
+                f'<pre class="failure">{_e(chr(10).join(excerpt))}</pre></td></tr>'
+            )
+    return listed, hidden
 
 
 def render(session: Session) -> str:
     tests = session.tests
-    counts: dict[str, int] = {}
-    for test in tests:
-        counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    budget, failures = [MAX_ROWS], [MAX_FAILURE_TEXTS]
+    counts = outcome_counts(tests)
+    rows, failures = Budget(MAX_ROWS), Budget(MAX_FAILURE_TEXTS)
     modules = sorted(session.modules, key=lambda m: (not m.bad, m.path))
     meta = [
         f"{len(tests)} tests: {counts_text(counts)}",
         f"in {seconds(session.metrics.get('duration'))}",
-        f"started {_when(session.start)}",
+        f"started {local_time(session.start)}",
     ]
     if session.commit:
         meta.append(f"commit {session.commit[:10]}")
     if session.compact:
         meta.append("compact mode: only failing, rerun and slow tests have runs")
-    body: Iterable[str] = (_module(session, m, budget, failures) for m in modules)
+    body: Iterable[str] = (_module(session, m, rows, failures) for m in modules)
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

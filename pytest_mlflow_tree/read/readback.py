@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -34,17 +34,6 @@ from pytest_mlflow_tree.model.searchpages import PAGE_SIZE, search_all
 
 if TYPE_CHECKING:
     import pandas
-
-__all__ = [
-    "PAGE_SIZE",
-    "Module",
-    "Reader",
-    "Session",
-    "SessionNotFound",
-    "Test",
-    "last_session",
-    "load_session",
-]
 
 # Bounded paging: 10,000 pages of 1,000 runs is far beyond any session.
 _MAX_PAGES = 10_000
@@ -114,10 +103,7 @@ class Module:
 
     def counts(self) -> dict[str, int]:
         """Tests per outcome."""
-        counts: dict[str, int] = {}
-        for test in self.tests:
-            counts[test.outcome] = counts.get(test.outcome, 0) + 1
-        return counts
+        return outcome_counts(self.tests)
 
 
 @dataclass
@@ -272,6 +258,16 @@ class Reader:
         )
 
     def session(self, run_id: str) -> Session:
+        session = self._session_run(run_id)
+        modules = self._modules_of(session)
+        if session.compact:
+            for module in modules:
+                self._add_table_rows(module)
+        session.modules = in_order(modules)
+        return session
+
+    def _session_run(self, run_id: str) -> Session:
+        """The session of the session run ``run_id``, without its modules yet."""
         try:
             root = self.client.get_run(run_id)
         except Exception as exc:
@@ -279,10 +275,9 @@ class Reader:
         tags = dict(root.data.tags)
         if tags.get("pytest.level") != "session":
             raise SessionNotFound(f"run {run_id} is not a pytest session run")
-        experiment_id = str(root.info.experiment_id)
-        session = Session(
+        return Session(
             run_id=run_id,
-            experiment_id=experiment_id,
+            experiment_id=str(root.info.experiment_id),
             name=root.info.run_name or tags.get("mlflow.runName", run_id),
             status=root.info.status,
             start=root.info.start_time,
@@ -291,10 +286,14 @@ class Reader:
             tags=tags,
             metrics=dict(root.data.metrics),
         )
+
+    def _modules_of(self, session: Session) -> list[Module]:
+        """The session's modules, each with its tests (in the order the store lists them)."""
         modules: dict[str, Module] = {}
         module_by_run: dict[str, Module] = {}
         test_runs = []
-        for run in self.search_all([experiment_id], f"tags.mlflow.rootRunId = '{run_id}'"):
+        query = f"tags.mlflow.rootRunId = '{session.run_id}'"
+        for run in self.search_all([session.experiment_id], query):
             level = run.data.tags.get("pytest.level")
             if level == "module":
                 module = self._module(run)
@@ -308,13 +307,7 @@ class Reader:
             if parent is None:
                 parent = modules.setdefault(test.module, Module(test.module, None, "FINISHED"))
             parent.tests.append(test)
-        if session.compact:
-            for module in modules.values():
-                self._add_table_rows(module)
-        for module in modules.values():
-            module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
-        session.modules = sorted(modules.values(), key=lambda m: (_start(m), m.path))
-        return session
+        return list(modules.values())
 
     def failure_text(self, run_id: str) -> str | None:
         try:
@@ -394,6 +387,22 @@ class Reader:
         from pytest_mlflow_tree.model import redact
 
         return redact.url(self.tracking_uri)
+
+
+def outcome_counts(tests: Iterable[Test]) -> dict[str, int]:
+    """How many of ``tests`` had each outcome."""
+    counts: dict[str, int] = {}
+    for test in tests:
+        counts[test.outcome] = counts.get(test.outcome, 0) + 1
+    return counts
+
+
+def in_order(modules: Iterable[Module]) -> list[Module]:
+    """Modules in the order their first tests started, each with its tests in that order."""
+    listed = list(modules)
+    for module in listed:
+        module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
+    return sorted(listed, key=lambda m: (_start(m), m.path))
 
 
 def _start(module: Module) -> int:

@@ -133,41 +133,44 @@ def _section(title: str, lines: list[str], limit: int) -> Iterable[str]:
         yield f"  ... and {len(lines) - limit} more (--limit)"
 
 
+def _duration(pair: tuple[Test, Test]) -> str:
+    x, y = pair[0].duration or 0.0, pair[1].duration or 0.0
+    factor = f" ({y / x:.1f}x)" if x > 0 else ""
+    return f"{pair[1].nodeid}  {seconds(x)} -> {seconds(y)}{factor}"
+
+
+def _sections(diff: SessionDiff, ratio: str) -> list[tuple[str, list[str]]]:
+    """Each section's title and lines, in the order shown."""
+    new_failures = diff.new_failures
+    return [
+        ("new failures", [f"{t.nodeid}  {_before(p)} -> {t.outcome}" for p, t in new_failures]),
+        ("fixed", [f"{t.nodeid}  {p.outcome} -> {t.outcome}" for p, t in diff.fixed]),
+        ("still failing", [t.nodeid for t in diff.still_failing]),
+        ("added", [f"{t.nodeid}  {t.outcome}" for t in diff.added]),
+        ("removed", [f"{t.nodeid}  {t.outcome}" for t in diff.removed]),
+        (f"slower ({ratio})", [_duration(p) for p in diff.slower]),
+        (f"faster ({ratio})", [_duration(p) for p in diff.faster]),
+        (
+            "metric changes",
+            [
+                f"{c.nodeid}  {c.key}: {_value(c.before)} -> {_value(c.after)}"
+                for c in diff.metric_changes
+            ],
+        ),
+    ]
+
+
+def _before(test: Test | None) -> str:
+    return test.outcome if test else "new test"
+
+
 def render(diff: SessionDiff, slower: Threshold, min_delta: float, limit: int) -> Iterable[str]:
     a, b = diff.before, diff.after
     yield f"A: {a.name}  {a.status}  {len(a.tests)} tests  ({a.run_id})"
     yield f"B: {b.name}  {b.status}  {len(b.tests)} tests  ({b.run_id})"
     ratio = f"{slower}, at least {min_delta:g}s apart"
-
-    def duration(pair: tuple[Test, Test]) -> str:
-        x, y = pair[0].duration or 0.0, pair[1].duration or 0.0
-        factor = f" ({y / x:.1f}x)" if x > 0 else ""
-        return f"{pair[1].nodeid}  {seconds(x)} -> {seconds(y)}{factor}"
-
-    yield from _section(
-        "new failures",
-        [
-            f"{t.nodeid}  {p.outcome if p else 'new test'} -> {t.outcome}"
-            for p, t in diff.new_failures
-        ],
-        limit,
-    )
-    yield from _section(
-        "fixed", [f"{t.nodeid}  {p.outcome} -> {t.outcome}" for p, t in diff.fixed], limit
-    )
-    yield from _section("still failing", [t.nodeid for t in diff.still_failing], limit)
-    yield from _section("added", [f"{t.nodeid}  {t.outcome}" for t in diff.added], limit)
-    yield from _section("removed", [f"{t.nodeid}  {t.outcome}" for t in diff.removed], limit)
-    yield from _section(f"slower ({ratio})", [duration(p) for p in diff.slower], limit)
-    yield from _section(f"faster ({ratio})", [duration(p) for p in diff.faster], limit)
-    yield from _section(
-        "metric changes",
-        [
-            f"{c.nodeid}  {c.key}: {_value(c.before)} -> {_value(c.after)}"
-            for c in diff.metric_changes
-        ],
-        limit,
-    )
+    for title, lines in _sections(diff, ratio):
+        yield from _section(title, lines, limit)
     if not any(
         (
             diff.new_failures,

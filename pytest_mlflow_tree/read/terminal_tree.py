@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from pytest_mlflow_tree.model.outcome import OUTCOMES
 from pytest_mlflow_tree.model.summary import COUNT_METRICS
-from pytest_mlflow_tree.read.readback import Module, Session, Test
+from pytest_mlflow_tree.read.readback import Module, Session, Test, outcome_counts
 
 # The order pytest's own summary line uses: bad news first.
 _ORDER = ("failed", "error", "passed", "skipped", "xfailed", "xpassed", "killed")
@@ -34,18 +34,11 @@ def counts_text(counts: dict[str, int]) -> str:
     return ", ".join(f"{counts[o]} {o}" for o in (*known, *others)) or "no tests"
 
 
-def _per_test(tests: Iterable[Test]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for test in tests:
-        counts[test.outcome] = counts.get(test.outcome, 0) + 1
-    return counts
-
-
 def summary_counts(metrics: dict[str, float], tests: list[Test]) -> dict[str, int]:
     """pytest's summary line as recorded on a session or module run (a failed subtest is a
     failure there, as in pytest's); from the tests for a run cut off before it was closed."""
     if "tests" not in metrics:
-        return _per_test(tests)
+        return outcome_counts(tests)
     counts = {o: int(metrics.get(COUNT_METRICS[o], 0)) for o in OUTCOMES}
     killed = sum(1 for test in tests if test.outcome == "killed")
     return {**counts, "killed": killed}
@@ -61,7 +54,7 @@ def _worth_listing(test: Test) -> bool:
 
 
 def _test_line(test: Test) -> str:
-    line = f"  {_label(test.outcome):<8} {_test_name(test)}  {seconds(test.duration)}"
+    line = f"  {_label(test.outcome):<8} {name_in_module(test)}  {seconds(test.duration)}"
     failed = _failed_subtests(test)
     return line + (f"  {failed} failed subtest{'s' if failed > 1 else ''}" if failed else "")
 
@@ -84,13 +77,15 @@ def failure_excerpt(text: str | None, lines: int = _FAILURE_LINES) -> list[str]:
     return found
 
 
-def _when(ms: int | None) -> str:
+def local_time(ms: int | None) -> str:
+    """A time in milliseconds since the epoch, as the local clock shows it."""
     if ms is None:
         return "?"
     return datetime.datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _module_seconds(module: Module) -> float | None:
+def module_seconds(module: Module) -> float | None:
+    """The time its tests took, as recorded on the module's run or summed from them."""
     total = module.metrics.get("test_duration")
     if total is None:
         total = sum(t.duration or 0.0 for t in module.tests)
@@ -105,57 +100,12 @@ def render(
 ) -> Iterable[str]:
     """Lines of the tree. ``failures``: how many failure texts to fetch and show."""
     tests = session.tests
-    counts = summary_counts(session.metrics, tests)
-    wall = session.metrics.get("duration")
-    yield (
-        f"{session.name}  {session.status}  {len(tests)} tests: {counts_text(counts)}"
-        f"  in {seconds(wall)}"
-    )
-    yield f"session run {session.run_id}  {session.url}"
-    details = [f"started {_when(session.start)}"]
-    if session.commit:
-        branch = session.tags.get("mlflow.source.git.branch")
-        details.append(f"commit {session.commit[:10]}" + (f" ({branch})" if branch else ""))
-    if session.compact:
-        details.append("compact mode: only failing, rerun and slow tests have runs")
-    yield "  ".join(details)
+    yield from _heading(session, tests)
     yield ""
-
-    fetched = 0
-    modules = sorted(session.modules, key=lambda m: (not m.bad, m.path))
-    listed_passing = 0
-    unlisted: list[Module] = []
-    for module in modules:
-        if not (module.bad or show_all):
-            if listed_passing >= PASSING_MODULES:
-                unlisted.append(module)
-                continue
-            listed_passing += 1
-        module_counts = summary_counts(module.metrics, module.tests)
-        if not module.tests and module.metrics.get("errors"):
-            module_counts = {"error": 1}
-        label = "FAILED" if module.bad else "ok"
-        yield (
-            f"{label:<7} {module.path}  {counts_text(module_counts)}"
-            f"  {seconds(_module_seconds(module))}"
-        )
-        if module.tags.get("pytest.collection_error"):
-            yield f"          collection error: {module.tags['pytest.collection_error']}"
-        if not (module.bad or show_all):
-            continue
-        ordered = sorted(module.tests, key=lambda t: (not t.bad, not _worth_listing(t)))
-        hidden: dict[str, int] = {}
-        for test in ordered:
-            if not (_worth_listing(test) or show_all):
-                hidden[test.outcome] = hidden.get(test.outcome, 0) + 1
-                continue
-            yield _test_line(test)
-            if test.bad and fetched < failures:
-                fetched += 1
-                for line in failure_excerpt(test.failure()):
-                    yield f"           {line}"
-        if hidden:
-            yield f"  + {counts_text(hidden)} (--all lists them)"
+    listed, unlisted = _listed(session.modules, show_all)
+    budget = Budget(failures)
+    for module in listed:
+        yield from _module_lines(module, show_all, budget)
     if unlisted:
         rest: dict[str, int] = {}
         for module in unlisted:
@@ -163,15 +113,92 @@ def render(
                 rest[outcome] = rest.get(outcome, 0) + number
         yield f"ok      + {len(unlisted)} more modules  {counts_text(rest)} (--all lists them)"
     if slowest and tests:
-        timed = sorted(
-            (t for t in tests if t.duration is not None), key=lambda t: -(t.duration or 0)
-        )
-        yield ""
-        yield f"slowest {min(slowest, len(timed))}:"
-        for test in timed[:slowest]:
-            yield f"  {seconds(test.duration):>8}  {test.nodeid}"
+        yield from _slowest(tests, slowest)
 
 
-def _test_name(test: Test) -> str:
-    # The nodeid without its module: the module is the line above.
+def _heading(session: Session, tests: list[Test]) -> Iterable[str]:
+    counts = summary_counts(session.metrics, tests)
+    wall = session.metrics.get("duration")
+    yield (
+        f"{session.name}  {session.status}  {len(tests)} tests: {counts_text(counts)}"
+        f"  in {seconds(wall)}"
+    )
+    yield f"session run {session.run_id}  {session.url}"
+    details = [f"started {local_time(session.start)}"]
+    if session.commit:
+        branch = session.tags.get("mlflow.source.git.branch")
+        details.append(f"commit {session.commit[:10]}" + (f" ({branch})" if branch else ""))
+    if session.compact:
+        details.append("compact mode: only failing, rerun and slow tests have runs")
+    yield "  ".join(details)
+
+
+def _listed(modules: Iterable[Module], show_all: bool) -> tuple[list[Module], list[Module]]:
+    """The modules listed one per line, failing first, and the passing ones that are not."""
+    listed: list[Module] = []
+    unlisted: list[Module] = []
+    passing = 0
+    for module in sorted(modules, key=lambda m: (not m.bad, m.path)):
+        if not (module.bad or show_all):
+            if passing >= PASSING_MODULES:
+                unlisted.append(module)
+                continue
+            passing += 1
+        listed.append(module)
+    return listed, unlisted
+
+
+class Budget:
+    """How many more of something may be shown: failure texts each cost a call to the store,
+    and a report of thousands of tests lists only so many."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+
+    def take(self) -> bool:
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def _module_lines(module: Module, show_all: bool, budget: Budget) -> Iterable[str]:
+    module_counts = summary_counts(module.metrics, module.tests)
+    if not module.tests and module.metrics.get("errors"):
+        module_counts = {"error": 1}
+    label = "FAILED" if module.bad else "ok"
+    yield (
+        f"{label:<7} {module.path}  {counts_text(module_counts)}  {seconds(module_seconds(module))}"
+    )
+    if module.tags.get("pytest.collection_error"):
+        yield f"          collection error: {module.tags['pytest.collection_error']}"
+    if module.bad or show_all:
+        yield from _test_lines(module, show_all, budget)
+
+
+def _test_lines(module: Module, show_all: bool, budget: Budget) -> Iterable[str]:
+    ordered = sorted(module.tests, key=lambda t: (not t.bad, not _worth_listing(t)))
+    hidden: dict[str, int] = {}
+    for test in ordered:
+        if not (_worth_listing(test) or show_all):
+            hidden[test.outcome] = hidden.get(test.outcome, 0) + 1
+            continue
+        yield _test_line(test)
+        if test.bad and budget.take():
+            for line in failure_excerpt(test.failure()):
+                yield f"           {line}"
+    if hidden:
+        yield f"  + {counts_text(hidden)} (--all lists them)"
+
+
+def _slowest(tests: list[Test], count: int) -> Iterable[str]:
+    timed = sorted((t for t in tests if t.duration is not None), key=lambda t: -(t.duration or 0))
+    yield ""
+    yield f"slowest {min(count, len(timed))}:"
+    for test in timed[:count]:
+        yield f"  {seconds(test.duration):>8}  {test.nodeid}"
+
+
+def name_in_module(test: Test) -> str:
+    """The nodeid without its module, shown under the module's line."""
     return test.nodeid.split("::", 1)[1] if "::" in test.nodeid else test.nodeid

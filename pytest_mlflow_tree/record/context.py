@@ -44,8 +44,9 @@ def get(config: pytest.Config) -> Context | None:
     return None
 
 
-class XdistHooks:
-    """Registered on the controller only when pytest-xdist is installed."""
+class WorkerContext:
+    """Hands each xdist worker the recording's context. Registered on the controller only when
+    pytest-xdist is installed."""
 
     def __init__(self, context: Context) -> None:
         self._context = context

@@ -12,7 +12,8 @@ import pytest
 
 from pytest_mlflow_tree.model.values import describe, is_short_scalar
 
-REPORT_ATTRIBUTE = "mlflow_tree"
+# The report attribute that carries the test's name, params and markers from its setup.
+ITEM_INFO_ATTRIBUTE = "mlflow_tree"
 
 # Markers that are pytest plumbing rather than something a user classifies tests by.
 _PLUMBING_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
@@ -56,5 +57,5 @@ def take_from(report: pytest.TestReport) -> ItemInfo | None:
     info of tens of thousands of tests would stay alive, and every full garbage collection,
     which lands inside some test's phase, would walk it.
     """
-    info = report.__dict__.pop(REPORT_ATTRIBUTE, None)
+    info = report.__dict__.pop(ITEM_INFO_ATTRIBUTE, None)
     return info if isinstance(info, dict) else None  # type: ignore[return-value]

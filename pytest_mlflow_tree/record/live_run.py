@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from pytest_mlflow_tree.model import experiments
 from pytest_mlflow_tree.model.records import run_key
 from pytest_mlflow_tree.model.retries import retry_locked
 from pytest_mlflow_tree.model.status import Status
@@ -65,19 +66,6 @@ def _wait_for_uploader(status_path: str) -> Status | None:
     return None
 
 
-def _experiment_by_name(client: Any, name: str) -> str:
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        return str(experiment.experiment_id)
-    try:
-        return str(client.create_experiment(name))
-    except Exception:
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return str(experiment.experiment_id)
-
-
 def _resolve(context: Context) -> Target:
     """Where the session goes: from the uploader once it is ready, else asked of the store.
 
@@ -102,7 +90,7 @@ def _resolve(context: Context) -> Target:
     if context["experiment_from_parent"] and context["parent_run_id"]:
         parent = retry_locked(client.get_run, context["parent_run_id"])
         return Target(uri, str(parent.info.experiment_id), context["session_uuid"])
-    experiment_id = retry_locked(_experiment_by_name, client, context["experiment"])
+    experiment_id = retry_locked(experiments.experiment_id, client, context["experiment"])
     return Target(uri, experiment_id, context["session_uuid"])
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from pytest_mlflow_tree.model.records import RunRecord
 from pytest_mlflow_tree.model.values import describe
-from pytest_mlflow_tree.record.run_fixture import REPORT_ATTRIBUTE
+from pytest_mlflow_tree.record.run_fixture import LOGGED_VALUES_ATTRIBUTE
 
 PROPERTY_TAG_PREFIX = "pytest.property."
 
@@ -39,7 +39,7 @@ def merge_into(record: RunRecord, reports: Sequence[pytest.TestReport]) -> None:
     tags: dict[str, str] = {}
     steps: list[list[Any]] = []
     for report in reports:
-        logged = getattr(report, REPORT_ATTRIBUTE, None)
+        logged = getattr(report, LOGGED_VALUES_ATTRIBUTE, None)
         if not isinstance(logged, dict):
             continue
         params.update(logged.get("params") or {})

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pytest_mlflow_tree.model import outcome, started
+from pytest_mlflow_tree.model import started
 from pytest_mlflow_tree.model.journal import JournalWriter
 from pytest_mlflow_tree.model.records import (
-    FAILURE_ARTIFACT,
     SESSION_KEY,
     CloseRecord,
     OpenRecord,
@@ -25,62 +24,19 @@ from pytest_mlflow_tree.model.records import (
     module_of,
 )
 from pytest_mlflow_tree.model.summary import Tally
-from pytest_mlflow_tree.record import iteminfo, logged, reruns, subtests
+from pytest_mlflow_tree.record import iteminfo, reruns, subtests
+from pytest_mlflow_tree.record.failures import crash_message
+from pytest_mlflow_tree.record.test_record import (
+    PHASES,
+    FinishedTest,
+    OpenTest,
+    Recording,
+    finished_test,
+    ms,
+    worker_of,
+)
 
 COLLECTION_ERROR_ARTIFACT = "collection-error.txt"
-# The phases of a test; xdist reports a test whose worker crashed with the phase "???".
-_PHASES = ("setup", "call", "teardown")
-
-
-def ms(seconds: float) -> int:
-    return int(seconds * 1000)
-
-
-def _worker(report: pytest.TestReport | pytest.CollectReport) -> str | None:
-    node = getattr(report, "node", None)
-    workerinput = getattr(node, "workerinput", None)
-    return workerinput.get("workerid") if isinstance(workerinput, dict) else None
-
-
-def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    message = getattr(crash, "message", None)
-    if isinstance(message, str):
-        return message
-    text = report.longreprtext.strip()
-    return text.splitlines()[-1] if text else ""
-
-
-def _failure_text(nodeid: str, reports: list[pytest.TestReport], capture: bool = True) -> str:
-    failed = [r for r in reports if r.failed]
-    parts = [f"{nodeid}: " + ", ".join(f"{r.when} failed" for r in failed), ""]
-    for report in failed:
-        parts += [f"----- traceback ({report.when}) -----", report.longreprtext, ""]
-    # Each report carries the captured sections of all phases so far: the last has them all.
-    for title, content in reports[-1].sections if capture else ():
-        parts += [f"----- {title} -----", content, ""]
-    return "\n".join(parts)
-
-
-@dataclass
-class _OpenTest:
-    reports: list[pytest.TestReport] = field(default_factory=list)
-    info: iteminfo.ItemInfo | None = None
-    subtests: list[pytest.TestReport] = field(default_factory=list)
-
-
-def _failures(
-    nodeid: str, test: _OpenTest, decided: outcome.Outcome, capture: bool
-) -> tuple[list[tuple[str, str]], str]:
-    """The failures to list (name, message), as pytest's short summary does: each failed
-    subtest, then the test; and their texts. A test pytest counts passed may have some."""
-    failures = [(f"{nodeid} {d}", m) for d, m in subtests.failures(test.subtests)]
-    texts = [subtests.failure_text(test.subtests)] if failures else []
-    if decided.outcome in outcome.BAD_OUTCOMES:
-        reports = test.reports
-        failures.append((nodeid, next((_crash_message(r) for r in reports if r.failed), "")))
-        texts.insert(0, _failure_text(nodeid, reports, capture))
-    return failures, "\n".join(texts)
 
 
 @dataclass
@@ -102,11 +58,11 @@ class Recorder:
         category: subtests.Category = subtests.plain_category,
     ) -> None:
         self._writer = writer
-        self._capture = capture
         self._clock = clock
-        # How pytest's summary line counts a report (asked for tests with subtests only).
-        self._category = category
-        self._tests: dict[tuple[str, str | None], _OpenTest] = {}
+        # Whether failure texts keep the captured output, and how pytest's summary line counts
+        # a report (asked for tests with subtests only).
+        self._recording = Recording(capture, category)
+        self._tests: dict[tuple[str, str | None], OpenTest] = {}
         # Tests started (by run key) and not yet finished, as journaled.
         self._started: dict[str, StartRecord] = {}
         self._modules: dict[str, _Group] = {}
@@ -186,7 +142,7 @@ class Recorder:
         tags = {}
         if report.failed:
             artifacts[COLLECTION_ERROR_ARTIFACT] = report.longreprtext
-            tags["pytest.collection_error"] = _crash_message(report)
+            tags["pytest.collection_error"] = crash_message(report)
             self._session.tally.add_failure(report.nodeid, "collection error")
         else:
             longrepr = report.longrepr
@@ -220,10 +176,10 @@ class Recorder:
 
     def test_report(self, report: pytest.TestReport) -> None:
         nodeid = self._nodeid(report.nodeid)
-        key = (nodeid, _worker(report))
+        key = (nodeid, worker_of(report))
         test = self._tests.get(key)
         if test is None:
-            test = self._tests[key] = _OpenTest()
+            test = self._tests[key] = OpenTest()
         if subtests.is_subtest(report):
             test.subtests.append(report)
             return
@@ -235,7 +191,7 @@ class Recorder:
         info = iteminfo.take_from(report)
         if test.info is None:
             test.info = info
-        if report.when == "teardown" or report.when not in _PHASES:
+        if report.when == "teardown" or report.when not in PHASES:
             if reruns.retried(test.reports):
                 self._attempts.setdefault(self._run_key(*key), []).append(test.reports)
                 test.reports = []
@@ -277,83 +233,28 @@ class Recorder:
     def _run_key(self, nodeid: str, worker: str | None) -> str:
         return f"{nodeid}@{worker}" if self.per_worker and worker else nodeid
 
-    def _finish_test(self, nodeid: str, test: _OpenTest, killed: bool) -> None:
-        reports = test.reports
-        if not reports:
+    def _finish_test(self, nodeid: str, test: OpenTest, killed: bool) -> None:
+        if not test.reports:
             return  # only failed attempts, retried elsewhere
-        first, last = reports[0], reports[-1]
-        worker = _worker(last)
-        key = self._run_key(nodeid, worker)
+        key = self._run_key(nodeid, worker_of(test.reports[-1]))
         attempts = self._attempts.pop(key, [])
-        starter = attempts[0][0] if attempts else first
-        start = getattr(starter, "start", None) or self._clock()
-        end = getattr(last, "stop", None) or self._clock()
-        decided = self._decide(test)
-        module_key = module_of(nodeid)
-        group = self._module(module_key, start)
-        info = test.info
-        path, line, domain = first.location
-        tags = {
-            "pytest.nodeid": nodeid,
-            "pytest.outcome": "killed" if killed else decided.outcome,
-            "pytest.file": path,
-            "mlflow.source.name": module_key,
-        }
-        if line is not None:
-            tags["pytest.line"] = str(line + 1)
-        if info and info["markers"]:
-            tags["pytest.markers"] = ",".join(info["markers"])
-        if decided.skip_reason is not None:
-            tags["pytest.skip_reason"] = decided.skip_reason
-        if decided.xfail_reason is not None:
-            tags["pytest.xfail_reason"] = decided.xfail_reason
-        if worker:
-            tags["pytest.worker"] = worker
-        metrics = {f"{r.when}_duration": float(r.duration) for r in reports if r.when in _PHASES}
-        seconds = sum(float(r.duration) for r in reports)
-        metrics["duration"] = seconds
-        artifacts = {}
-        if attempts:
-            metrics["attempts"] = float(len(attempts) + 1)
-            if decided.outcome not in outcome.BAD_OUTCOMES:
-                tags["pytest.flaky"] = "true"
-            for number, attempt in enumerate(attempts, 1):
-                text = reruns.attempt_text(nodeid, number, attempt)
-                artifacts[reruns.attempt_artifact(number)] = text
-        if test.subtests:
-            metrics.update(subtests.metrics(test.subtests))
-            artifacts[subtests.ARTIFACT] = subtests.artifact(test.subtests)
-        failures, text = _failures(nodeid, test, decided, self._capture)
-        if text:
-            artifacts[FAILURE_ARTIFACT] = text
-        for failure in failures:
-            group.tally.add_failure(*failure)
-            self._session.tally.add_failure(*failure)
-        name = info["name"] if info else domain
-        record: RunRecord = {
-            "kind": "run",
-            "level": "test",
-            "key": key,
-            "parent": module_key,
-            "name": f"{name} [{worker}]" if key != nodeid else name,
-            "start": ms(start),
-            "end": ms(end),
-            "status": "KILLED" if killed else decided.status,
-            "tags": tags,
-            "params": info["params"] if info else {},
-            "metrics": metrics,
-            "artifacts": artifacts,
-        }
-        logged.merge_into(record, reports)
-        self._write(record)
+        now = self._clock()
+        finished = finished_test(nodeid, test, attempts, key, killed, self._recording, now)
+        group = self._module(module_of(nodeid), finished.start)
+        self._write(finished.record)
         self._started.pop(key, None)
-        # pytest's summary line counts a failed subtest as a failure too.
-        subtest_counts = subtests.summary_counts(test.subtests, self._category)
+        self._count(group, finished)
+        self._ended(group, finished.end)
+
+    def _count(self, group: _Group, finished: FinishedTest) -> None:
+        """Add a finished test to its module's and the session's tallies."""
         for tally in (group.tally, self._session.tally):
+            for failure in finished.failures:
+                tally.add_failure(*failure)
             tally.tests += 1
-            tally.add(decided.counts, seconds)
-            tally.add(subtest_counts)
-        self._ended(group, end)
+            tally.add(finished.counts, finished.seconds)
+            # pytest's summary line counts a failed subtest as a failure too.
+            tally.add(finished.subtest_counts)
 
     def _finish_unreported(self, start: StartRecord, end: int) -> None:
         record = started.killed_run(start, end)
@@ -370,20 +271,6 @@ class Recorder:
         expected = group.expected
         if not group.closed and expected is not None and group.tally.tests >= expected:
             self._close_group(group)
-
-    def _decide(self, test: _OpenTest) -> outcome.Outcome:
-        """The test's outcome as pytest counts it: pytest 9 fails a test function whose
-        subtests failed, though its call passed (not a unittest TestCase's test)."""
-        decided = outcome.decide(test.reports)
-        if (
-            subtests.failed(test.subtests)
-            and decided.outcome not in outcome.BAD_OUTCOMES
-            and subtests.fails_test(test.reports, self._category)
-        ):
-            counts = {k: v for k, v in decided.counts.items() if k != "passed"}
-            counts["failed"] = counts.get("failed", 0) + 1
-            decided = outcome.Outcome("failed", counts)
-        return decided
 
     def _close_group(
         self,

@@ -63,6 +63,33 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _masker(config: pytest.Config, settings: Settings) -> redact.Masker:
+    """Values of secret-looking environment variables and options and the tracking URI's
+    credentials never leave the process: not in the journal (nor, through it, the store and
+    the report), the step summary or the terminal."""
+    return redact.Masker.collect(
+        os.environ,
+        config.invocation_params.args,
+        settings.tracking_uri,
+        takes_value=lambda option: isinstance(config.getoption(option, None), (str, list)),
+    )
+
+
+def _header(session_uuid: str, settings: Settings) -> Header:
+    return {
+        "kind": "journal",
+        "format": FORMAT,
+        "session_uuid": session_uuid,
+        # The journal may be shared or attached to a bug report: no credentials in it. The
+        # live uploader gets the real URI through its environment.
+        "tracking_uri": redact.url(settings.tracking_uri),
+        "experiment": settings.experiment,
+        "common_tags": session_tags.common_tags(),
+        "plugin_version": __version__,
+        **settings.header_options(),
+    }
+
+
 class TreeReporter:
     def __init__(self, config: pytest.Config, settings: Settings) -> None:
         self.config = config
@@ -85,29 +112,9 @@ class TreeReporter:
         # Files tests log (mlflow_run.log_artifact ...) wait here for the uploader.
         self.files_dir = self.journal_path.with_suffix(".files")
         self.session_uuid = session_uuid
-        # Values of secret-looking environment variables and options and the tracking URI's
-        # credentials never leave the process: not in the journal (nor, through it, the store
-        # and the report), the step summary or the terminal.
-        self._mask = redact.Masker.collect(
-            os.environ,
-            config.invocation_params.args,
-            settings.tracking_uri,
-            takes_value=lambda option: isinstance(config.getoption(option, None), (str, list)),
-        )
+        self._mask = _masker(config, settings)
         self._writer = JournalWriter(self.journal_path, mask=redact.RecordMasker(self._mask))
-        header: Header = {
-            "kind": "journal",
-            "format": FORMAT,
-            "session_uuid": session_uuid,
-            # The journal may be shared or attached to a bug report: no credentials in it. The
-            # live uploader gets the real URI through its environment.
-            "tracking_uri": redact.url(settings.tracking_uri),
-            "experiment": settings.experiment,
-            "common_tags": session_tags.common_tags(),
-            "plugin_version": __version__,
-            **settings.header_options(),
-        }
-        self._writer.write(header)
+        self._writer.write(_header(session_uuid, settings))
         self.recorder = Recorder(
             self._writer,
             capture=settings.capture,

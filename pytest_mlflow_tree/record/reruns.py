@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 import pytest
 
+from pytest_mlflow_tree.record import failures
+
 RERUN = "rerun"
 
 
@@ -29,10 +31,6 @@ def attempt_artifact(number: int) -> str:
 
 def attempt_text(nodeid: str, number: int, reports: Sequence[pytest.TestReport]) -> str:
     failed = [r for r in reports if is_rerun(r) or r.failed]
-    parts = [f"{nodeid}: attempt {number}: " + ", ".join(f"{r.when} failed" for r in failed), ""]
-    for report in failed:
-        parts += [f"----- traceback ({report.when}) -----", report.longreprtext, ""]
-    if reports:
-        for title, content in reports[-1].sections:
-            parts += [f"----- {title} -----", content, ""]
-    return "\n".join(parts)
+    # Each report carries the captured sections of all phases so far: the last has them all.
+    sections = reports[-1].sections if reports else ()
+    return failures.phases_text(f"{nodeid}: attempt {number}: ", failed, sections)

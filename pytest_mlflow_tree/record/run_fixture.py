@@ -23,7 +23,8 @@ import pytest
 
 from pytest_mlflow_tree.model.values import describe
 
-REPORT_ATTRIBUTE = "mlflow_tree_log"
+# The report attribute that carries what the test logged through ``mlflow_run``.
+LOGGED_VALUES_ATTRIBUTE = "mlflow_tree_log"
 RUNLOG_KEY: pytest.StashKey[RunLog] = pytest.StashKey()
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {
@@ -209,4 +210,4 @@ def attach(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     logged = runlog.drain()
     if logged is not None:
-        setattr(report, REPORT_ATTRIBUTE, logged)
+        setattr(report, LOGGED_VALUES_ATTRIBUTE, logged)

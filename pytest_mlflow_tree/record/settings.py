@@ -14,17 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from pytest_mlflow_tree.model import settings_table as table
 from pytest_mlflow_tree.model.compact import DEFAULT_SLOW_SECONDS, MODES, TREE_MODE
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.records import HeaderOptions
-from pytest_mlflow_tree.record.options import (
-    CAPTURE_CHOICES,
+from pytest_mlflow_tree.model.settings_table import (
     DEFAULT_STALL_SECONDS,
     DEFAULT_WAIT_SECONDS,
-    is_enabled,
+    Setting,
 )
-
-PARENT_ENV = "MLFLOW_TREE_PARENT_RUN_ID"
+from pytest_mlflow_tree.record.options import is_enabled
 
 
 def _bad(source: str, message: str) -> pytest.UsageError:
@@ -72,16 +71,45 @@ class Settings:
     capture: bool = True
 
 
-def _ini(config: pytest.Config, name: str) -> str | None:
-    value = config.getini(name)
-    return str(value) if value else None
+def _given(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
+    """The setting's text from the highest source that gives one, and the source's name.
 
-
-def _first(*candidates: tuple[str | None, str]) -> tuple[str | None, str]:
-    for value, source in candidates:
+    An empty value counts as not given, so that ``VAR=`` does not hide the ini file.
+    """
+    if setting.flag is not None:
+        value = getattr(config.option, setting.dest)
         if value:
-            return value, source
+            return str(value), setting.flag
+    if setting.env is not None:
+        value = os.environ.get(setting.env)
+        if value:
+            return value, setting.env
+    if setting.ini is not None:
+        value = config.getini(setting.ini)
+        if value:
+            return str(value), f"{setting.ini} (ini)"
     return None, "default"
+
+
+def _switch(config: pytest.Config, setting: Setting) -> bool:
+    """A flag turns a switch on; without it, the ini file may."""
+    if getattr(config.option, setting.dest):
+        return True
+    return setting.ini is not None and bool(config.getini(setting.ini))
+
+
+def _seconds(config: pytest.Config, setting: Setting) -> float:
+    """A number of seconds >= 0, or the setting's default."""
+    text, source = _given(config, setting)
+    if text is None:
+        return float(setting.default or 0)
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise _bad(source, f"{text!r} is not a number of seconds >= 0")
+    return seconds
 
 
 def _parse_tags(lines: list[str], source: str) -> dict[str, str]:
@@ -112,110 +140,78 @@ def _absolute_sqlite(uri: str) -> str:
 
 
 def resolve(config: pytest.Config) -> Settings:
-    option = config.option
-    enabled = is_enabled(config)
-
-    uri, uri_source = _first(
-        (option.mlflow_tree_tracking_uri, "--mlflow-tree-tracking-uri"),
-        (os.environ.get("MLFLOW_TRACKING_URI"), "MLFLOW_TRACKING_URI"),
-        (_ini(config, "mlflow_tree_tracking_uri"), "mlflow_tree_tracking_uri (ini)"),
-    )
-    experiment, experiment_source = _first(
-        (option.mlflow_tree_experiment, "--mlflow-tree-experiment"),
-        (os.environ.get("MLFLOW_EXPERIMENT_NAME"), "MLFLOW_EXPERIMENT_NAME"),
-        (_ini(config, "mlflow_tree_experiment"), "mlflow_tree_experiment (ini)"),
-    )
-    run_name, _ = _first(
-        (option.mlflow_tree_run_name, "--mlflow-tree-run-name"),
-        (_ini(config, "mlflow_tree_run_name"), "mlflow_tree_run_name (ini)"),
-    )
-
-    tags = _parse_tags(config.getini("mlflow_tree_tags"), "mlflow_tree_tags (ini)")
-    tags.update(_parse_tags(option.mlflow_tree_tag or [], "--mlflow-tree-tag"))
-
-    journal_dir_text, _ = _first(
-        (option.mlflow_tree_journal_dir, "--mlflow-tree-journal-dir"),
-        (_ini(config, "mlflow_tree_journal_dir"), "mlflow_tree_journal_dir (ini)"),
-    )
-    journal_dir = None
-    if journal_dir_text:
-        journal_dir = Path(journal_dir_text)
-        if not journal_dir.is_absolute():
-            journal_dir = config.rootpath / journal_dir
-
-    wait_seconds = _seconds(config, "wait", DEFAULT_WAIT_SECONDS)
-    stall_seconds = _seconds(config, "stall", DEFAULT_STALL_SECONDS)
-    strict = option.mlflow_tree_strict
-    if strict is None:
-        strict = bool(config.getini("mlflow_tree_strict"))
-    capture, capture_source = _first(
-        (option.mlflow_tree_capture, "--mlflow-tree-capture"),
-        (_ini(config, "mlflow_tree_capture"), "mlflow_tree_capture (ini)"),
-    )
-    if capture is not None and capture not in CAPTURE_CHOICES:
-        raise _bad(capture_source, f"{capture!r} is not one of {', '.join(CAPTURE_CHOICES)}")
-
-    mode_text, mode_source = _first(
-        (option.mlflow_tree_mode, "--mlflow-tree-mode"),
-        (_ini(config, "mlflow_tree_mode"), "mlflow_tree_mode (ini)"),
-    )
-    mode = (mode_text or TREE_MODE).strip().lower()
-    if mode not in MODES:
-        raise _bad(mode_source, f"mode {mode_text!r} is not one of {', '.join(MODES)}")
-    slow_seconds = _seconds(config, "slow", DEFAULT_SLOW_SECONDS)
-    parent, _ = _first(
-        (option.mlflow_tree_parent, "--mlflow-tree-parent"),
-        (os.environ.get(PARENT_ENV), PARENT_ENV),
-    )
-    resume = option.mlflow_tree_resume or None
-    shard_key, shard_source = _first(
-        (option.mlflow_tree_shard_key, "--mlflow-tree-shard-key"),
-        (os.environ.get("PYTEST_MLFLOW_TREE_SHARD_KEY"), "PYTEST_MLFLOW_TREE_SHARD_KEY"),
-        (_ini(config, "mlflow_tree_shard_key"), "mlflow_tree_shard_key (ini)"),
-    )
-    if shard_key == "ci":
-        from pytest_mlflow_tree.record import ci
-
-        shard_key = ci.pipeline_key(os.environ)
-        if shard_key is None:
-            raise _bad(shard_source, "'ci' needs a CI pipeline id, and no known CI is running")
-
+    uri, uri_source = _given(config, table.TRACKING_URI)
+    experiment, experiment_source = _given(config, table.EXPERIMENT)
+    parent = _given(config, table.PARENT)[0]
+    resume = _given(config, table.RESUME)[0]
     return Settings(
-        enabled=enabled,
+        enabled=is_enabled(config),
         tracking_uri=_absolute_sqlite(uri or DEFAULT_TRACKING_URI),
         tracking_uri_source=uri_source,
         experiment=experiment or config.rootpath.name,
         experiment_source=experiment_source,
-        run_name=run_name,
-        tags=tags,
-        journal_dir=journal_dir,
-        upload=not option.mlflow_tree_journal_only,
-        keep_journal=bool(option.mlflow_tree_keep_journal),
-        wait_seconds=wait_seconds,
-        mode=mode,
-        slow_seconds=slow_seconds,
+        run_name=_given(config, table.RUN_NAME)[0],
+        tags=_tags(config),
+        journal_dir=_journal_dir(config),
+        upload=not _switch(config, table.JOURNAL_ONLY),
+        keep_journal=_switch(config, table.KEEP_JOURNAL),
+        # In this order, the first bad value is the one reported.
+        wait_seconds=_seconds(config, table.WAIT),
+        stall_seconds=_seconds(config, table.STALL),
+        strict=_switch(config, table.STRICT),
+        capture=_capture(config) != "no",
+        mode=_mode(config),
+        slow_seconds=_seconds(config, table.SLOW),
         # Checked by the uploader, which can ask the store: a bad id must not stop the tests.
         parent_run_id=parent.strip() if parent else None,
         resume_run_id=resume.strip() if resume else None,
-        shard_key=shard_key,
-        stall_seconds=stall_seconds,
-        strict=bool(strict),
-        capture=capture != "no",
+        shard_key=_shard_key(config),
     )
 
 
-def _seconds(config: pytest.Config, name: str, default: float) -> float:
-    """``--mlflow-tree-NAME`` or the ini key ``mlflow_tree_NAME``: seconds >= 0."""
-    text, source = _first(
-        (getattr(config.option, f"mlflow_tree_{name}"), f"--mlflow-tree-{name}"),
-        (_ini(config, f"mlflow_tree_{name}"), f"mlflow_tree_{name} (ini)"),
-    )
-    if text is None:
-        return default
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = -1.0
-    if not seconds >= 0:
-        raise _bad(source, f"{text!r} is not a number of seconds >= 0")
-    return seconds
+def _tags(config: pytest.Config) -> dict[str, str]:
+    """The ini file's tags, overridden per key by the command line's."""
+    setting = table.TAGS
+    assert setting.ini is not None
+    tags = _parse_tags(config.getini(setting.ini), f"{setting.ini} (ini)")
+    flag_tags = getattr(config.option, setting.dest) or []
+    tags.update(_parse_tags(flag_tags, str(setting.flag)))
+    return tags
+
+
+def _journal_dir(config: pytest.Config) -> Path | None:
+    """Relative to the rootdir, so that it does not move with the current directory."""
+    text = _given(config, table.JOURNAL_DIR)[0]
+    if not text:
+        return None
+    journal_dir = Path(text)
+    return journal_dir if journal_dir.is_absolute() else config.rootpath / journal_dir
+
+
+def _capture(config: pytest.Config) -> str | None:
+    """Checked here for the ini file; argparse checks the flag's choices."""
+    capture, source = _given(config, table.CAPTURE)
+    if capture is not None and capture not in table.CAPTURE.choices:
+        raise _bad(source, f"{capture!r} is not one of {', '.join(table.CAPTURE.choices)}")
+    return capture
+
+
+def _mode(config: pytest.Config) -> str:
+    text, source = _given(config, table.MODE)
+    mode = (text or TREE_MODE).strip().lower()
+    if mode not in MODES:
+        raise _bad(source, f"mode {text!r} is not one of {', '.join(MODES)}")
+    return mode
+
+
+def _shard_key(config: pytest.Config) -> str | None:
+    """The key as given, or for ``ci`` the running CI pipeline's id."""
+    shard_key, source = _given(config, table.SHARD_KEY)
+    if shard_key != "ci":
+        return shard_key
+    from pytest_mlflow_tree.record import ci
+
+    shard_key = ci.pipeline_key(os.environ)
+    if shard_key is None:
+        raise _bad(source, "'ci' needs a CI pipeline id, and no known CI is running")
+    return shard_key

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from pytest_mlflow_tree.model import outcome
+from pytest_mlflow_tree.record.failures import crash_message
 
 ARTIFACT = "subtests.json"
 OUTCOMES = ("passed", "failed", "skipped")
@@ -94,15 +95,9 @@ def metrics(reports: Sequence[pytest.TestReport]) -> dict[str, float]:
     return values
 
 
-def _message(report: pytest.TestReport) -> str:
-    crash = getattr(report.longrepr, "reprcrash", None)
-    lines = report.longreprtext.strip().splitlines()
-    return getattr(crash, "message", None) or (lines[-1] if lines else "")
-
-
 def failures(reports: Sequence[pytest.TestReport]) -> list[tuple[str, str]]:
     """Each failed subtest as pytest's short summary names it, and its message."""
-    return [(description(r), _message(r)) for r in reports if r.failed]
+    return [(description(r), crash_message(r)) for r in reports if r.failed]
 
 
 def artifact(reports: Sequence[pytest.TestReport]) -> str:
@@ -116,7 +111,7 @@ def artifact(reports: Sequence[pytest.TestReport]) -> str:
             "duration": float(report.duration),
         }
         if report.failed:
-            entry["message"] = _message(report)
+            entry["message"] = crash_message(report)
         entries.append(entry)
     return json.dumps(entries, indent=1, ensure_ascii=False)
 

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from pytest_mlflow_tree.record.reporter import TreeReporter
 
 
-class XdistHooks:
+class WorkerCollections:
+    """Counts the tests of each module from the workers' collections, for the recorder."""
+
     def __init__(self, config: pytest.Config, reporter: TreeReporter) -> None:
         self._reporter = reporter
         # With --dist each every worker runs every test: one run per test and worker.

@@ -14,15 +14,18 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from pytest_mlflow_tree.model import journal, quiet, redact, retries, sqlitepath, started
 from pytest_mlflow_tree.model.compact import CompactFilter
-from pytest_mlflow_tree.model.records import Header
+from pytest_mlflow_tree.model.limits import Limits
+from pytest_mlflow_tree.model.records import Header, Record
 from pytest_mlflow_tree.model.retries import Patience, ServerUnavailable
-from pytest_mlflow_tree.model.status import Status
+from pytest_mlflow_tree.model.settings_table import DEFAULT_STALL_SECONDS
+from pytest_mlflow_tree.model.status import Progress, Status
 from pytest_mlflow_tree.model.stores import (
     full_mlflow_installed,
     missing_store_message,
@@ -30,9 +33,10 @@ from pytest_mlflow_tree.model.stores import (
     use_server_for_this_process,
 )
 from pytest_mlflow_tree.read.from_journal import SessionBuilder
+from pytest_mlflow_tree.read.readback import Session
 from pytest_mlflow_tree.upload import dbcheck, journallock, newstore
 from pytest_mlflow_tree.upload.anchor import AnchorError
-from pytest_mlflow_tree.upload.tree import Progress, TreeUploader
+from pytest_mlflow_tree.upload.tree import TreeUploader
 
 # How often the status file is rewritten while records stream in.
 _STATUS_INTERVAL = 0.2
@@ -49,8 +53,8 @@ _STATUS_RETRY = 0.05
 _STATUS_RETRIES = 12_000
 
 # Seconds without an answer from the tracking store before the upload gives up (the journal
-# keeps the rest for replay). Also the default of --mlflow-tree-stall.
-DEFAULT_GIVE_UP = 4.0
+# keeps the rest for replay): the default of --mlflow-tree-stall.
+DEFAULT_GIVE_UP = DEFAULT_STALL_SECONDS
 # The replay command's bound for a store that takes its connections and then fails, cuts or
 # holds them: the user asked for this upload, and a slow or busy store that answers now and
 # then is waited for (each answer starts the bound again). A refused connection still gets
@@ -121,126 +125,89 @@ def choose_writer(client: Any, uri: str, requested: str) -> tuple[bool, str | No
     return (False, problem) if (problem := sqlwriter.schema_problem(store.engine)) else (True, None)
 
 
-def run(
-    path: Path,
-    tracking_uri: str | None = None,
-    experiment: str | None = None,
-    follow_pid: int | None = None,
-    status_path: Path | None = None,
-    on_progress: Callable[[Progress], None] | None = None,
-    workers: int | None = None,
-    log_traceback: bool = False,
-    parent: str | None = None,
-    give_up: float = DEFAULT_GIVE_UP,
-    sql_writer: str = "auto",
-    slow_give_up: float | None = None,
-    source: BinaryIO | None = None,
-) -> Status:
-    """Upload one journal; return the final status. Raises nothing: errors land in the status.
+@dataclass(frozen=True)
+class Options:
+    """How to upload a journal.
 
-    ``source``: the journal already open (pytest hands it over so), read instead of ``path``.
-
+    ``tracking_uri`` and ``experiment``: where to, instead of the journal's (with
+    ``$MLFLOW_TRACKING_URI`` between the two). ``follow_pid``: follow the journal while this
+    pytest process runs. ``status_path``: write the status there as the upload goes.
+    ``parent``: attach the session to this run instead (none when empty).
     ``log_traceback`` prints unexpected errors' tracebacks to stderr: the uploader process's
     stderr is its log file, while the replay command shows the user one line instead.
     ``sql_writer``: "public" writes to a SQL store through MLflow's public client rather than
     in batches (see ``sqlwriter``); so does ``$PYTEST_MLFLOW_TREE_SQL_WRITER=public``.
     ``give_up`` and ``slow_give_up``: see ``retries.Patience``.
     """
-    status = Status()
-    last_write = 0.0
-    # Upload threads report answers; one writer of the status file at a time.
-    writing = threading.Lock()
 
-    # Set once MLflow is imported.
-    patience: Patience | None = None
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    follow_pid: int | None = None
+    status_path: Path | None = None
+    on_progress: Callable[[Progress], None] | None = None
+    workers: int | None = None
+    log_traceback: bool = False
+    parent: str | None = None
+    give_up: float = DEFAULT_GIVE_UP
+    sql_writer: str = "auto"
+    slow_give_up: float | None = None
 
-    def write_status(force: bool = False) -> None:
-        nonlocal last_write
-        with writing:
-            now = time.monotonic()
-            if status_path is not None and (force or now - last_write >= _STATUS_INTERVAL):
-                status.write(status_path)
-                last_write = now
 
-    def report(progress: Progress, force: bool = False) -> None:
-        status.applied = progress.applied
-        status.pooled = progress.pooled
-        status.session_run_id = progress.session_run_id
-        status.experiment_id = progress.experiment_id
-        write_status(force)
-        if on_progress is not None:
-            on_progress(progress)
+def run(path: Path, options: Options | None = None, source: BinaryIO | None = None) -> Status:
+    """Upload one journal; return the final status. Raises nothing: errors land in the status.
 
-    keep_waiting = follows(follow_pid)
-    # Set when the journal has its end: pytest has run its tests and only waits for this
-    # upload, which decides from then on, within its bounds, whether the store is gone.
-    tests_over = threading.Event()
-    # Set for a tracking server: the bounds after the last test (--mlflow-tree-stall) are for
-    # servers; a database store is waited for as long as pytest waits.
-    server = threading.Event()
+    ``source``: the journal already open (pytest hands it over so), read instead of ``path``.
+    """
+    return Upload(path, options or Options(), source).run()
 
-    def keep_trying() -> bool:
-        # While tests run, a store that fails may come back before the session ends.
-        return keep_waiting() and not (tests_over.is_set() and server.is_set())
 
-    stopped = threading.Event()
+class Upload:
+    """One upload of a journal and its status, written as it goes."""
 
-    def heartbeat() -> None:
-        # Bounded by the upload: run() sets ``stopped`` on every way out.
-        while not stopped.wait(_HEARTBEAT):
-            write_status(force=True)
-            if patience is None or follow_pid is None or not server.is_set():
-                continue
-            # Looked for here, not where records are read: that may wait on the store.
-            if not tests_over.is_set() and journal.ended(path):
-                tests_over.set()
-                patience.restart()
-            if not keep_trying():
-                _give_up_if_silent(patience, SLOW_FACTOR * give_up, status, write_status)
-
-    beating = threading.Thread(target=heartbeat, name="mlflow-tree-heartbeat", daemon=True)
-    uploader: TreeUploader | None = None
-
-    def idle() -> None:
-        if uploader is not None:
-            uploader.idle()
-
-    def other_upload() -> None:
-        print(
-            f"pytest-mlflow-tree: {path} is being uploaded by another process; waiting for it",
-            file=sys.stderr,
-            flush=True,
+    def __init__(self, path: Path, options: Options, source: BinaryIO | None) -> None:
+        self.path = path
+        self.options = options
+        self.source = source
+        self.status = Status()
+        self._last_write = 0.0
+        # Upload threads report answers; one writer of the status file at a time.
+        self._writing = threading.Lock()
+        # Set once MLflow is imported.
+        self._patience: Patience | None = None
+        self._keep_waiting = follows(options.follow_pid)
+        # Set when the journal has its end: pytest has run its tests and only waits for this
+        # upload, which decides from then on, within its bounds, whether the store is gone.
+        self._tests_over = threading.Event()
+        # Set for a tracking server: the bounds after the last test (--mlflow-tree-stall) are
+        # for servers; a database store is waited for as long as pytest waits.
+        self._server = threading.Event()
+        self._stopped = threading.Event()
+        self._beating = threading.Thread(
+            target=self._heartbeat, name="mlflow-tree-heartbeat", daemon=True
         )
+        self._uploader: TreeUploader | None = None
 
-    # Released last, once the status says how this upload ended.
-    lock = contextlib.ExitStack()
-    try:
-        lock.enter_context(journallock.held(path, other_upload, source))
-        records = journal.follow(path, keep_waiting, on_idle=idle, source=source)
-        first = next(records, None)
-        if first is None:
-            raise journal.JournalError(f"{path} is empty")
-        header: Header = journal.check_header(first, path)
-        if parent is not None:
-            header = with_parent(header, parent)
-        uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or header["tracking_uri"]
-        status.tracking_uri = redact.url(uri)
-        if not needs_full_mlflow(uri):
-            server.set()
-        if needs_full_mlflow(uri) and not full_mlflow_installed():
-            raise StoreUnavailable(missing_store_message(uri))
-        store = f"the tracking store {redact.url(uri)}"
-        retries.check_listening(uri, store)
-        quiet.apply_to_process()
-        use_server_for_this_process(uri)
-        if needs_full_mlflow(uri):
-            if (database := sqlitepath.sqlite_path(uri)) is not None:
-                newstore.create(database)
-            dbcheck.check(
-                uri,
-                store,
-                Patience(give_up, store=store, keep_trying=keep_trying, slow_give_up=slow_give_up),
-            )
+    def run(self) -> Status:
+        # Released last, once the status says how this upload ended.
+        lock = contextlib.ExitStack()
+        try:
+            lock.enter_context(journallock.held(self.path, self._other_upload, self.source))
+            self._upload()
+            self.status.done = True
+        except Exception as exc:
+            self.status.error = _error_text(exc, self.options.log_traceback)
+        self._stop()
+        lock.close()
+        return self.status
+
+    # -- the steps -----------------------------------------------------------------------------
+
+    def _upload(self) -> None:
+        records = journal.follow(
+            self.path, self._keep_waiting, on_idle=self._idle, source=self.source
+        )
+        header = self._header(records)
+        uri = self._open_store(header)
         from mlflow.tracking import MlflowClient
 
         from pytest_mlflow_tree.upload import mlflow_limits
@@ -249,78 +216,182 @@ def run(
         client = MlflowClient(tracking_uri=uri)
         builder = SessionBuilder(header, uri)
         limits = mlflow_limits.installed()
-        patience = Patience(
-            give_up, store=store, keep_trying=keep_trying, slow_give_up=slow_give_up
-        )
-        requested = sql_writer if sql_writer != "auto" else os.environ.get(SQL_WRITER_ENV, "auto")
-        batched, why_not = patience.call(choose_writer, client, uri, requested)
-        if needs_full_mlflow(uri):
-            status.writer = "batched" if batched else "public"
-        if why_not is not None:
-            print(f"pytest-mlflow-tree: writing with MLflow's client: {why_not}", file=sys.stderr)
-        uploader = TreeUploader(
-            client,
-            header,
-            limits,
-            experiment=experiment,
-            on_progress=report,
-            workers=workers_for(uri, workers),
-            files_root=path.parent,
-            patience=patience,
-            on_run=builder.ran,
-            batched=batched,
-        )
-        # MLflow is imported: from now on, the store's silence counts.
-        status.ready_at = time.time()
-        write_status(force=True)
-        if status_path is not None:
-            beating.start()
+        uploader = self._tree_uploader(client, header, uri, builder, limits)
+        self._ready()
         uploader.start()
         compact = CompactFilter()
         uploader.apply_all(compact(builder.watch(started.with_killed_tests(records))))
         uploader.progress.applied += compact.dropped
-        from pytest_mlflow_tree.read import description, html_report
-
         # From what was just sent, not read back: that would add seconds per thousand tests.
         session = builder.session(uploader.progress.experiment_id)
-        if uploader.resumed and session is not None:
-            # This journal holds only the re-run tests; the others are in the store.
-            session = html_report.read_back(client, uri, session.run_id)
-        for problem in (
-            html_report.attach(client, session),
-            description.attach(client, session, uploader.session_uuid, limits),
-        ):
-            if problem is not None:
-                print(f"pytest-mlflow-tree: {problem}", file=sys.stderr)
+        _attach_reports(client, uri, session, uploader, limits)
         database = sqlitepath.sqlite_path(uri)
         if database is not None:
             sqlitepath.fold_in_wal(database)
-        status.done = True
-    except (
-        journal.JournalError,
-        StoreUnavailable,
-        ServerUnavailable,
-        dbcheck.DatabaseUnusable,
-    ) as exc:
-        status.error = redact.url(str(exc))
-    except AnchorError as exc:
-        status.error = (
-            f"{exc}; to attach it elsewhere, replay with --parent RUN_ID (or --parent '')"
+
+    def _header(self, records: Iterator[Record]) -> Header:
+        """The journal's header, attached to the parent asked for."""
+        first = next(records, None)
+        if first is None:
+            raise journal.JournalError(f"{self.path} is empty")
+        header: Header = journal.check_header(first, self.path)
+        if self.options.parent is not None:
+            header = with_parent(header, self.options.parent)
+        return header
+
+    def _open_store(self, header: Header) -> str:
+        """The tracking URI to upload to, once its store is there and ready for MLflow."""
+        uri = self.options.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        uri = uri or header["tracking_uri"]
+        self.status.tracking_uri = redact.url(uri)
+        if not needs_full_mlflow(uri):
+            self._server.set()
+        if needs_full_mlflow(uri) and not full_mlflow_installed():
+            raise StoreUnavailable(missing_store_message(uri))
+        store = _store_name(uri)
+        retries.check_listening(uri, store)
+        quiet.apply_to_process()
+        use_server_for_this_process(uri)
+        if needs_full_mlflow(uri):
+            if (database := sqlitepath.sqlite_path(uri)) is not None:
+                newstore.create(database)
+            dbcheck.check(uri, store, self._new_patience(store))
+        return uri
+
+    def _new_patience(self, store: str) -> Patience:
+        options = self.options
+        return Patience(
+            options.give_up,
+            store=store,
+            keep_trying=self._keep_trying,
+            slow_give_up=options.slow_give_up,
         )
-    except Exception as exc:
-        status.error = redact.url(f"{type(exc).__name__}: {exc}".strip())
-        if log_traceback:
-            # MLflow's messages name the request's URL, credentials included.
-            sys.stderr.write(redact.url(traceback.format_exc()))
-    stopped.set()
-    if beating.is_alive():
-        beating.join(timeout=5)
-    if uploader is not None:
-        report(uploader.progress, force=True)
-    if status_path is not None:
-        _write_last(status, status_path, keep_waiting)
-    lock.close()
-    return status
+
+    def _tree_uploader(
+        self, client: Any, header: Header, uri: str, builder: SessionBuilder, limits: Limits
+    ) -> TreeUploader:
+        options = self.options
+        patience = self._patience = self._new_patience(_store_name(uri))
+        requested = options.sql_writer
+        if requested == "auto":
+            requested = os.environ.get(SQL_WRITER_ENV, "auto")
+        batched, why_not = patience.call(choose_writer, client, uri, requested)
+        if needs_full_mlflow(uri):
+            self.status.writer = "batched" if batched else "public"
+        if why_not is not None:
+            print(f"pytest-mlflow-tree: writing with MLflow's client: {why_not}", file=sys.stderr)
+        self._uploader = TreeUploader(
+            client,
+            header,
+            limits,
+            experiment=options.experiment,
+            on_progress=self._report,
+            workers=workers_for(uri, options.workers),
+            files_root=self.path.parent,
+            patience=patience,
+            on_run=builder.ran,
+            batched=batched,
+        )
+        return self._uploader
+
+    def _ready(self) -> None:
+        """MLflow is imported: from now on, the store's silence counts."""
+        self.status.ready_at = time.time()
+        self._write_status(force=True)
+        if self.options.status_path is not None:
+            self._beating.start()
+
+    def _stop(self) -> None:
+        """The upload has ended, well or not: the final status."""
+        self._stopped.set()
+        if self._beating.is_alive():
+            self._beating.join(timeout=5)
+        if self._uploader is not None:
+            self._report(self._uploader.progress, force=True)
+        if self.options.status_path is not None:
+            _write_last(self.status, self.options.status_path, self._keep_waiting)
+
+    # -- as the upload goes --------------------------------------------------------------------
+
+    def _write_status(self, force: bool = False) -> None:
+        with self._writing:
+            now = time.monotonic()
+            path = self.options.status_path
+            if path is not None and (force or now - self._last_write >= _STATUS_INTERVAL):
+                self.status.write(path)
+                self._last_write = now
+
+    def _report(self, progress: Progress, force: bool = False) -> None:
+        self.status.catch_up(progress)
+        self._write_status(force)
+        if self.options.on_progress is not None:
+            self.options.on_progress(progress)
+
+    def _keep_trying(self) -> bool:
+        # While tests run, a store that fails may come back before the session ends.
+        server_bounded = self._tests_over.is_set() and self._server.is_set()
+        return self._keep_waiting() and not server_bounded
+
+    def _heartbeat(self) -> None:
+        # Bounded by the upload: run() sets ``_stopped`` on every way out.
+        while not self._stopped.wait(_HEARTBEAT):
+            self._write_status(force=True)
+            patience = self._patience
+            if patience is None or self.options.follow_pid is None or not self._server.is_set():
+                continue
+            # Looked for here, not where records are read: that may wait on the store.
+            if not self._tests_over.is_set() and journal.ended(self.path):
+                self._tests_over.set()
+                patience.restart()
+            if not self._keep_trying():
+                bound = SLOW_FACTOR * self.options.give_up
+                _give_up_if_silent(patience, bound, self.status, self._write_status)
+
+    def _idle(self) -> None:
+        if self._uploader is not None:
+            self._uploader.idle()
+
+    def _other_upload(self) -> None:
+        print(
+            f"pytest-mlflow-tree: {self.path} is being uploaded by another process; waiting for it",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _store_name(uri: str) -> str:
+    return f"the tracking store {redact.url(uri)}"
+
+
+def _attach_reports(
+    client: Any, uri: str, session: Session | None, uploader: TreeUploader, limits: Limits
+) -> None:
+    """Attach the HTML report and the description to the session run."""
+    from pytest_mlflow_tree.read import description, html_report
+
+    if uploader.resumed and session is not None:
+        # This journal holds only the re-run tests; the others are in the store.
+        session = html_report.read_back(client, uri, session.run_id)
+    for problem in (
+        html_report.attach(client, session),
+        description.attach(client, session, uploader.session_uuid, limits),
+    ):
+        if problem is not None:
+            print(f"pytest-mlflow-tree: {problem}", file=sys.stderr)
+
+
+def _error_text(exc: Exception, log_traceback: bool) -> str:
+    """The status's error for ``exc``; called where it is caught."""
+    if isinstance(
+        exc, (journal.JournalError, StoreUnavailable, ServerUnavailable, dbcheck.DatabaseUnusable)
+    ):
+        return redact.url(str(exc))
+    if isinstance(exc, AnchorError):
+        return f"{exc}; to attach it elsewhere, replay with --parent RUN_ID (or --parent '')"
+    if log_traceback:
+        # MLflow's messages name the request's URL, credentials included.
+        sys.stderr.write(redact.url(traceback.format_exc()))
+    return redact.url(f"{type(exc).__name__}: {exc}".strip())
 
 
 def _write_last(status: Status, path: Path, keep_waiting: Callable[[], bool]) -> None:
@@ -366,15 +437,14 @@ def main(argv: list[str] | None = None) -> int:
     # Below the tests in the CPU queue: recording must not slow down or distort what it records.
     with contextlib.suppress(OSError):
         os.nice(10)
-    status = run(
-        args.journal,
+    options = Options(
         follow_pid=args.follow_pid,
         status_path=args.status,
         workers=args.workers,
         log_traceback=True,
         give_up=args.give_up,
-        source=sys.stdin.buffer if args.journal_on_stdin else None,
     )
+    status = run(args.journal, options, sys.stdin.buffer if args.journal_on_stdin else None)
     return 0 if status.done else 1
 
 

@@ -14,10 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pytest_mlflow_tree.model import experiments
 from pytest_mlflow_tree.model.limits import Limits, fit, valid_text
 from pytest_mlflow_tree.model.names import RESUMED_BY, SHARD_KEY, TERMINAL_STATUSES
 from pytest_mlflow_tree.model.records import (
@@ -31,19 +31,11 @@ from pytest_mlflow_tree.model.records import (
     run_key,
 )
 from pytest_mlflow_tree.model.retries import Patience, retry_locked
+from pytest_mlflow_tree.model.status import Progress
 from pytest_mlflow_tree.upload import anchor, duplicates, resume, shards
 from pytest_mlflow_tree.upload.client_writer import Known, RunWriter
 
 T = TypeVar("T")
-
-
-@dataclass
-class Progress:
-    applied: int = 0
-    # Tests uploaded by the thread pool rather than inline.
-    pooled: int = 0
-    session_run_id: str | None = None
-    experiment_id: str | None = None
 
 
 class TreeUploader:
@@ -145,23 +137,9 @@ class TreeUploader:
     def _experiment_id(self) -> str:
         from mlflow.exceptions import MlflowException
 
-        name = self._experiment_name
-        call = self._patience.call
-        experiment = call(self._client.get_experiment_by_name, name)
-        if experiment is None:
-            try:
-                return str(call(self._client.create_experiment, name))
-            except MlflowException:
-                # Another session created it between our two calls (or a lost answer's retry).
-                experiment = call(self._client.get_experiment_by_name, name)
-                if experiment is None:
-                    raise
-        if experiment.lifecycle_stage == "deleted":
-            raise RuntimeError(
-                f"experiment {name!r} is deleted; restore it (mlflow experiments restore) or "
-                "choose another name"
-            )
-        return str(experiment.experiment_id)
+        return experiments.experiment_id(
+            self._client, self._experiment_name, self._patience.call, MlflowException
+        )
 
     def _earlier_runs(self, experiment_id: str) -> dict[str, Known]:
         call = self._patience.call

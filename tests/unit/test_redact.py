@@ -1,0 +1,189 @@
+"""Which names and values are secrets, and how text, command lines and records are masked."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from pytest_mlflow_tree.model.records import Record
+from pytest_mlflow_tree.model.redact import (
+    MASK,
+    Masker,
+    RecordMasker,
+    command_line,
+    is_secret_name,
+    is_weak,
+    url,
+)
+
+SECRET = "s3cr3t-Value-42"
+OTHER = "an0ther-Secret-7"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "PASSWORD",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+        "api_key",
+        "API-KEY",
+        "apikey",
+        "AWS_SECRET_ACCESS_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "AUTH_HEADER",
+        "--auth",
+        "SSH_KEY",
+        "key",
+        "my.key.file",
+        "PRIVATE_KEY",
+    ],
+)
+def test_secret_names(name: str) -> None:
+    assert is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "GIT_AUTHOR_NAME",
+        "AUTHORS",
+        "author",
+        "KEYBOARD",
+        "MONKEY",
+        "HOME",
+        "PYTEST_MLFLOW_TREE_SHARD_KEY",
+        "--mlflow-tree-shard-key",
+    ],
+)
+def test_names_that_are_no_secret(name: str) -> None:
+    assert not is_secret_name(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "weak"),
+    [
+        ("short", True),
+        ("1234567", True),
+        ("password", True),
+        ("Password", True),
+        ("PASSWORDS", True),
+        ("12345678901234", True),
+        ("abcdefghijklmnop", True),
+        ("abcdefghijklmnopq", False),
+        ("pass1234", False),
+        ("Abc12345xyz", False),
+        (SECRET, False),
+    ],
+)
+def test_weak_values(value: str, weak: bool) -> None:
+    assert is_weak(value) is weak
+
+
+def test_url_credentials_are_masked_wherever_they_are() -> None:
+    text = "push to https://user:tok@host/x and postgresql://me:pw@db:5432/mlflow"
+    assert url(text) == "push to https://***@host/x and postgresql://***@db:5432/mlflow"
+    assert url("mail me@host.org, see https://host/a@b") == "mail me@host.org, see https://host/a@b"
+
+
+@pytest.mark.parametrize(
+    ("args", "masked"),
+    [
+        (["--token", SECRET, "tests"], ["--token", MASK, "tests"]),
+        (["--token=" + SECRET], ["--token=" + MASK]),
+        (["API_KEY=" + SECRET], ["API_KEY=" + MASK]),
+        (["-o", "password=" + SECRET], ["-o", "password=" + MASK]),
+        (["--token"], ["--token"]),
+        (["-k", "test_token"], ["-k", "test_token"]),
+        (["--uri", "https://u:p@h/"], ["--uri", "https://***@h/"]),
+    ],
+)
+def test_command_lines(args: list[str], masked: list[str]) -> None:
+    assert command_line(args) == masked
+
+
+def test_the_argument_after_a_flag_that_takes_no_value_is_kept() -> None:
+    args = ["--skip-auth", "tests/test_login.py"]
+    assert command_line(args, takes_value=lambda option: False) == args
+    assert command_line(args) == ["--skip-auth", MASK]
+
+
+def test_collect_takes_strong_values_and_names_weak_ones_only() -> None:
+    masker = Masker.collect(
+        {"API_TOKEN": SECRET, "DB_PASSWORD": "hunter2", "FEATURE_TOKEN": "true", "HOME": OTHER},
+        ["--token", OTHER + "x", "--password=pw"],
+    )
+    assert set(masker.values) == {SECRET, OTHER + "x"}
+    assert masker.weak == ("DB_PASSWORD", "--password")
+
+
+def test_collect_takes_the_tracking_uris_credentials_as_written_and_decoded() -> None:
+    masker = Masker.collect({}, [], "https://alice:p%40ssw0rd-long@host/")
+    assert set(masker.values) == {"alice:p%40ssw0rd-long", "p%40ssw0rd-long", "p@ssw0rd-long"}
+
+
+def test_a_weak_uri_password_is_named_but_a_short_user_name_is_not() -> None:
+    masker = Masker.collect({}, [], "https://me:pw@host/", "https://someone@host/")
+    assert (masker.values, masker.weak) == ((), ("the tracking URI's password",))
+
+
+def test_a_secret_holding_another_is_masked_whole() -> None:
+    masker = Masker.collect({"A_TOKEN": "abcdefgh12", "B_TOKEN": "abcdefgh1234"}, [])
+    assert masker.values == ("abcdefgh1234", "abcdefgh12")
+    assert masker.text("x abcdefgh1234 y abcdefgh12") == f"x {MASK} y {MASK}"
+
+
+def test_values_are_masked_inside_lists_and_dicts_and_numbers_are_kept() -> None:
+    masker = Masker((SECRET,))
+    value = {"a": [SECRET, 1, 2.5, None, True], "b": (f"x{SECRET}x",), SECRET: "key kept"}
+    assert masker.value(value) == {
+        "a": [MASK, 1, 2.5, None, True],
+        "b": [f"x{MASK}x"],
+        SECRET: "key kept",
+    }
+    assert masker.value(ValueError(SECRET)) == MASK
+
+
+def masked(mask: RecordMasker, record: dict[str, Any]) -> dict[str, Any]:
+    return cast(dict[str, Any], mask(cast(Record, record)))
+
+
+def test_records_are_masked_in_their_values_only() -> None:
+    mask = RecordMasker(Masker((SECRET,)))
+    record = {
+        "kind": "run",
+        "key": f"t.py::test[{SECRET}]",
+        "parent": "t.py",
+        "name": f"test[{SECRET}]",
+        "start": 1,
+        "tags": {"pytest.nodeid": f"t.py::test[{SECRET}]", "note": SECRET},
+        "params": {SECRET: SECRET},
+        "metrics": {"loss": 1.0},
+    }
+    out = masked(mask, record)
+    assert out["key"] == out["tags"]["pytest.nodeid"] == f"t.py::test[{MASK}]"
+    assert out["name"] == f"test[{MASK}]"
+    assert out["tags"]["note"] == MASK
+    assert out["params"] == {SECRET: MASK}
+    assert (out["parent"], out["start"], out["metrics"]) == ("t.py", 1, {"loss": 1.0})
+
+
+@pytest.mark.parametrize("kind", ["journal", "end"])
+def test_the_header_and_the_end_are_the_plugins_own(kind: str) -> None:
+    record = {"kind": kind, "tracking_uri": SECRET}
+    assert masked(RecordMasker(Masker((SECRET,))), record) == record
+
+
+def test_keys_that_differ_only_in_secrets_stay_apart_and_parents_are_found() -> None:
+    mask = RecordMasker(Masker((SECRET, OTHER)))
+    module = f"tests/{SECRET}/test_a.py"
+    first = masked(mask, {"kind": "open", "key": module, "parent": "<session>"})
+    second = masked(mask, {"kind": "open", "key": f"tests/{OTHER}/test_a.py", "parent": None})
+    child = masked(mask, {"kind": "run", "key": f"{module}::t", "parent": module})
+    assert first["key"] == f"tests/{MASK}/test_a.py"
+    assert second["key"] == f"tests/{MASK}/test_a.py#2"
+    assert child["parent"] == first["key"]
+    assert second["parent"] is None
+    assert mask.key(module) == first["key"]
+    assert mask.key("plain") == "plain"
