@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from pytest_mlflow_tree import __version__
 from pytest_mlflow_tree.model import links
 from pytest_mlflow_tree.model.status import Progress
 from pytest_mlflow_tree.read import commands
@@ -41,10 +43,31 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # The reader went away (`show | head`): stop without a traceback, as Python's
+        # documentation advises, and keep the interpreter's last flush from failing again.
+        _stdout_to_devnull()
+        return 1
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        fileno = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return  # not a real file (output captured in-process): nothing is flushed at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="pytest-mlflow-tree",
         description="Work with pytest sessions recorded as MLflow run trees.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     replay = subparsers.add_parser(
         "replay",

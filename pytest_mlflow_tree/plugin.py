@@ -78,8 +78,24 @@ def mlflow_live_run(request: pytest.FixtureRequest) -> Generator[Any, None, None
         yield run
 
 
+# pytest's options that print something and run no test: nothing to record.
+_NO_TESTS_RUN = (
+    "help",
+    "version",
+    "collectonly",
+    "showfixtures",
+    "show_fixtures_per_test",
+    "markers",
+    "setupplan",
+)
+
+
+def _runs_tests(config: pytest.Config) -> bool:
+    return not any(getattr(config.option, name, False) for name in _NO_TESTS_RUN)
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if not is_enabled(config):
+    if not is_enabled(config) or not _runs_tests(config):
         return
     from pytest_mlflow_tree.record.reporter import TreeReporter
     from pytest_mlflow_tree.record.settings import resolve

@@ -10,10 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from pytest_mlflow_tree.model import quiet, sqlitepath, stores
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.read import project_ini
 
 COMMANDS = ("show", "diff", "flaky")
 NOT_FOUND = 2
@@ -22,11 +24,13 @@ NOT_FOUND = 2
 def _store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tracking-uri",
-        help=f"where the sessions are: default $MLFLOW_TRACKING_URI, then {DEFAULT_TRACKING_URI}",
+        help="where the sessions are: default $MLFLOW_TRACKING_URI, then the project's pytest ini "
+        f"file's mlflow_tree_tracking_uri, then {DEFAULT_TRACKING_URI}",
     )
     parser.add_argument(
         "--experiment",
-        help="experiment name (or id) to look in; default: every experiment",
+        help="experiment name (or id) to look in; default: $MLFLOW_EXPERIMENT_NAME, then the "
+        "project's pytest ini file's mlflow_tree_experiment, then every experiment",
     )
 
 
@@ -126,15 +130,34 @@ def _fail(message: str, code: int = NOT_FOUND) -> int:
     return code
 
 
+def _where(args: argparse.Namespace) -> tuple[str, str]:
+    """The tracking URI and where it came from, as ``pytest --mlflow-tree`` would choose it.
+
+    Fills in ``args.experiment`` the same way when it was not given.
+    """
+    project = project_ini.find(Path.cwd())
+    ini = f"{project.path.name}'s {project_ini.URI_KEY}" if project.path else ""
+    candidates = (
+        (args.tracking_uri, "--tracking-uri"),
+        (os.environ.get("MLFLOW_TRACKING_URI"), "$MLFLOW_TRACKING_URI"),
+        (project.get(project_ini.URI_KEY), ini),
+    )
+    if args.experiment is None:
+        args.experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or project.get(
+            project_ini.EXPERIMENT_KEY
+        )
+    given = [(value, source) for value, source in candidates if value]
+    return given[0] if given else (DEFAULT_TRACKING_URI, "the default")
+
+
 def run(args: argparse.Namespace) -> int:
     from pytest_mlflow_tree.read import readback
 
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    uri = uri or DEFAULT_TRACKING_URI
+    uri, source = _where(args)
     database = sqlitepath.sqlite_path(uri)
     if database is not None and not database.exists():
         # MLflow would create an empty database here: say what is wrong instead.
-        return _fail(f"no MLflow database at {database} (--tracking-uri)")
+        return _fail(f"no MLflow database at {database} ({source}; --tracking-uri sets another)")
     quiet.apply_to_process()
     stores.use_server_for_this_process(uri)
     try:

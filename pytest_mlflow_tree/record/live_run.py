@@ -18,6 +18,7 @@ import contextlib
 import importlib
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,14 +158,50 @@ def _leave(mlflow: Any, run_id: str, outer_id: str | None) -> None:
 
 
 @contextlib.contextmanager
+def _mlflow_warnings_ignored() -> Iterator[None]:
+    """What MLflow warns about while the fixture opens or leaves the store is the plugin's
+    business: under ``filterwarnings = error`` it would fail the user's test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+@contextlib.contextmanager
 def live_run(item: pytest.Item, context: Context | None, log: RunLog) -> Iterator[Any]:
-    import mlflow
+    with _mlflow_warnings_ignored():
+        import mlflow
 
     if context is None:
         # Not recording: the test still gets an active run, in the user's own configuration.
-        with mlflow.start_run(nested=True, run_name=item.name) as run:
+        with _mlflow_warnings_ignored():
+            active = mlflow.start_run(nested=True, run_name=item.name)
+        with active as run:
             yield run
         return
+    with _mlflow_warnings_ignored():
+        entered = _enter(mlflow, item, context, log)
+    try:
+        yield entered.run
+    finally:
+        with _mlflow_warnings_ignored():
+            try:
+                _leave(mlflow, entered.run_id, entered.outer_id)
+            finally:
+                _restore(entered.saved, mlflow, entered.utils, entered.fluent)
+
+
+@dataclass
+class _Entered:
+    run: Any
+    run_id: str
+    outer_id: str | None
+    saved: _Saved
+    utils: Any
+    fluent: Any
+
+
+def _enter(mlflow: Any, item: pytest.Item, context: Context, log: RunLog) -> _Entered:
+    """Create the test's run and make it the active one, the user's settings saved."""
     from mlflow.tracking import MlflowClient
 
     utils: Any = importlib.import_module("mlflow.tracking._tracking_service.utils")
@@ -183,9 +220,7 @@ def live_run(item: pytest.Item, context: Context | None, log: RunLog) -> Iterato
         fluent._active_experiment_id = target.experiment_id
         os.environ["MLFLOW_EXPERIMENT_ID"] = target.experiment_id
         run = retry_locked(mlflow.start_run, run_id=run_id, nested=True)
-        yield run
-    finally:
-        try:
-            _leave(mlflow, run_id, outer_id)
-        finally:
-            _restore(saved, mlflow, utils, fluent)
+    except BaseException:
+        _restore(saved, mlflow, utils, fluent)
+        raise
+    return _Entered(run, run_id, outer_id, saved, utils, fluent)

@@ -31,9 +31,11 @@ from pytest_mlflow_tree.record import ci, session_tags, strict, subtests
 from pytest_mlflow_tree.record.context import Context
 from pytest_mlflow_tree.record.recorder import Recorder
 from pytest_mlflow_tree.record.settings import Settings
+from pytest_mlflow_tree.record.upload_progress import UploadProgress
 
 # While waiting for the upload at the end, show progress no more often than this.
-_PROGRESS_INTERVAL = 2.0
+# How pytest's header line about the recording starts.
+HEADER = "mlflow-tree: recording into "
 _POLL = 0.02
 
 
@@ -54,6 +56,18 @@ def _journal_dir(config: pytest.Config, settings: Settings) -> Path:
     if cache is not None:
         return Path(cache.mkdir("mlflow-tree"))
     return config.rootpath / ".pytest_cache" / "d" / "mlflow-tree"
+
+
+def _origin(config: pytest.Config, source: str) -> str:
+    """Where a setting came from, as a user would look for it."""
+    if source == "default":
+        return "the default"
+    if source.startswith("--"):
+        return f"from {source}"
+    if source.endswith(" (ini)"):
+        where = config.inipath.name if config.inipath else "the ini file"
+        return f"from {where}'s {source.removesuffix(' (ini)')}"
+    return f"from ${source}"
 
 
 def _shown(path: Path) -> str:
@@ -96,6 +110,8 @@ class TreeReporter:
         self.settings = settings
         self.problem: str | None = None
         self.status: Status | None = None
+        # Seconds pytest waited for the upload after the last test.
+        self.waited = 0.0
         # Why the journal is not at ``journal_path`` at the end, if it is not.
         self.journal_lost: str | None = None
         # A test deleted the journal (and its directory, with the uploader's status and log).
@@ -206,27 +222,21 @@ class TreeReporter:
         if process is None:
             return
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        total = self.recorder.records_written  # the header is read, not applied
         started = time.monotonic()
         deadline = started + self.settings.wait_seconds
-        shown_at = started
+        # The header is read, not applied.
+        progress = UploadProgress(terminal, self.recorder.records_written, started)
         # Only waits: the uploader decides itself whether the store is gone (--mlflow-tree-stall).
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(_POLL)
-            now = time.monotonic()
-            if terminal is not None and now - shown_at >= _PROGRESS_INTERVAL:
-                shown_at = now
+            if progress.due(time.monotonic()):
                 status = Status.read(self._status_path)
-                done = status.applied if status else 0
-                rate = done / (now - started)
-                terminal.write_line(f"mlflow-tree: uploading {done}/{total} records ({rate:.0f}/s)")
+                progress.show(status.applied if status else 0, time.monotonic())
+        self.waited = time.monotonic() - started
         if process.poll() is None:
             self._stop_uploader()
             if self.problem is None:
-                self.problem = (
-                    f"the upload did not finish within {self.settings.wait_seconds:g} s "
-                    "(--mlflow-tree-wait)"
-                )
+                self.problem = self._timed_out(Status.read(self._status_path))
         self.status = Status.read(self._status_path)
         if self.problem is None:
             code = process.returncode
@@ -238,6 +248,15 @@ class TreeReporter:
                     self.problem += " (a test deleted its status and log, next to the journal)"
             elif not self.status.done:
                 self.problem = f"the upload failed: {self.status.error}"
+
+    def _timed_out(self, status: Status | None) -> str:
+        done, total = (status.applied if status else 0), self.recorder.records_written
+        return (
+            f"the upload did not finish within {self.settings.wait_seconds:g} s "
+            f"(--mlflow-tree-wait), {done} of {total} records uploaded (a longer "
+            "--mlflow-tree-wait, or --mlflow-tree-mode=compact for a suite this large, would "
+            "let it finish)"
+        )
 
     def _stop_waiting(self) -> None:
         """Ctrl-C during the wait for the upload: end the wait and the uploader, keep the journal.
@@ -346,6 +365,19 @@ class TreeReporter:
         except OSError as exc:
             self.journal_lost = f"a test deleted it and it cannot be written again ({exc})"
 
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        """Where the session goes, said before the tests run, with where each setting came from."""
+        settings = self.settings
+        experiment = (
+            "the parent run's experiment"
+            if settings.experiment_from_parent
+            else f"{settings.experiment!r} ({_origin(config, settings.experiment_source)})"
+        )
+        store = f"{self._shown_uri()} ({_origin(config, settings.tracking_uri_source)})"
+        if settings.upload:
+            return [f"{HEADER}{store}, experiment {experiment}"]
+        return [f"{HEADER}the journal only, for {store}, experiment {experiment}"]
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self._mask.weak:
             terminalreporter.write_line(
@@ -385,6 +417,9 @@ class TreeReporter:
         hint = links.ui_hint(uri, self._shown_uri())
         if hint:
             line += f" (open with: {hint})"
+        if self.waited >= 1:
+            # pytest's own "in N s" below counts this wait too.
+            line += f"; uploaded {self.waited:.0f} s after the last test"
         return [(line, False)]
 
     def _shown_uri(self) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mlflow_tree.read import readback
+from pytest_mlflow_tree.model.searchpages import PAGE_SIZE
 from pytest_mlflow_tree.read.readback import Reader, SessionNotFound
 
 from .pages import PagingClient, run
@@ -62,11 +62,11 @@ def session_of(tests: int, modules: int = 3) -> SessionClient:
 
 def test_a_session_over_more_runs_than_a_page_holds_is_read_whole() -> None:
     total = 1500
-    assert total > readback.PAGE_SIZE
+    assert total > PAGE_SIZE
     client = session_of(total)
     session = Reader("sqlite://", client=client).session(ROOT)
-    assert [r.page_token for r in client.requests] == [None, str(readback.PAGE_SIZE)]
-    assert {r.max_results for r in client.requests} == {readback.PAGE_SIZE}
+    assert [r.page_token for r in client.requests] == [None, str(PAGE_SIZE)]
+    assert {r.max_results for r in client.requests} == {PAGE_SIZE}
     assert client.requests[0].filter_string == f"tags.mlflow.rootRunId = '{ROOT}'"
     assert len({t.run_id for t in session.tests}) == total
     assert [len(m.tests) for m in session.modules] == [total // 3] * 3
