@@ -19,6 +19,7 @@ from typing import Any, NoReturn, Protocol
 
 import pytest
 import servers
+from faultproxy import FaultProxy
 
 pytest_plugins = ["pytester"]
 
@@ -35,25 +36,40 @@ def missing_service(reason: str) -> NoReturn:
 
 
 @pytest.fixture(scope="session")
-def tracking_server(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[servers.TrackingServer]:
-    """``mlflow server`` with default settings on PostgreSQL, both on 127.0.0.1."""
-    reason = servers.postgres_available()
-    if reason is not None:
-        missing_service(reason)
-    with servers.tracking_server(tmp_path_factory.mktemp("tracking-server")) as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def postgres_database() -> Iterator[servers.Database]:
-    """A PostgreSQL cluster on 127.0.0.1 with an empty database, for direct database stores."""
+def postgres_cluster() -> Iterator[servers.Database]:
+    """One PostgreSQL cluster on 127.0.0.1 per test process, for every database the tests use."""
     reason = servers.postgres_available()
     if reason is not None:
         missing_service(reason)
     with servers.postgres() as database:
         yield database
+
+
+@pytest.fixture(scope="session")
+def tracking_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: servers.Database
+) -> Iterator[servers.TrackingServer]:
+    """``mlflow server`` with default settings on PostgreSQL, both on 127.0.0.1."""
+    database = servers.another_database(postgres_cluster, "tracking_server")
+    workdir = tmp_path_factory.mktemp("tracking-server")
+    with servers.tracking_server(workdir, database=database) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_cluster: servers.Database) -> servers.Database:
+    """An empty PostgreSQL database, for direct database stores."""
+    return servers.another_database(postgres_cluster, "direct")
+
+
+@pytest.fixture
+def proxy(tracking_server: servers.TrackingServer) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy to the session's tracking server, not yet up."""
+    proxy = FaultProxy(tracking_server.url)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
 
 
 @pytest.fixture(scope="session")
@@ -163,6 +179,13 @@ def store(
     path.parent.mkdir()
     shutil.copy(migrated_db, path)
     return Store(uri=f"sqlite:///{path}", path=path)
+
+
+@pytest.fixture
+def through(proxy: FaultProxy, store: Store) -> Store:
+    """The experiment of ``store`` on the tracking server, reached through the proxy (the test
+    reads the tree back from ``store``, directly)."""
+    return Store(uri=proxy.url, experiment=store.experiment)
 
 
 class Record(Protocol):

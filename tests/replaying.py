@@ -1,5 +1,5 @@
-"""Journals written without upload, ``pytest-mlflow-tree`` commands run in this process, and
-checks of a tree recorded once."""
+"""Journals written without upload, ``pytest-mlflow-tree`` commands run in this process, checks
+of a tree recorded once, and a bounded wait for what another process does."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import contextlib
 import io
 import logging
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from conftest import Store
 
 _LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
+# How often ``wait_until`` looks again.
+_POLL = 0.05
+
+T = TypeVar("T")
 
 
 def journal_only(pytester: pytest.Pytester, store: Store) -> tuple[pytest.RunResult, Path]:
@@ -82,3 +87,17 @@ def assert_recorded_once(runs: list[Any], nodeids: list[str]) -> None:
     assert len(sessions) == 1
     running = [run.info.run_name for run in runs if run.info.status == "RUNNING"]
     assert running == []
+
+
+def wait_until(condition: Callable[[], T | None], limit: float, what: str = "the condition") -> T:
+    """Poll ``condition`` until it returns something true, and return that; fail once ``limit``
+    seconds have passed without. The bound is generous on purpose: it only keeps a process that
+    never gets there from hanging the suite, it measures nothing."""
+    deadline = time.monotonic() + limit
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {limit:g} s for {what}")
+        time.sleep(_POLL)

@@ -229,6 +229,21 @@ def postgres() -> Iterator[Database]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def another_database(database: Database, name: str) -> Database:
+    """An empty database ``name`` in the cluster of ``database``: a database is made in a moment,
+    a cluster takes seconds to start."""
+    import sqlalchemy
+
+    url = sqlalchemy.make_url(database.uri)
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return Database(url.set(database=name).render_as_string(hide_password=False), database.pid)
+
+
 def _postmaster_pid(data: Path) -> int | None:
     # The first line of postmaster.pid (readable by us: we are its owner or root).
     try:
@@ -383,13 +398,18 @@ def warm_up(url: str) -> None:
 
 @contextlib.contextmanager
 def tracking_server(
-    workdir: Path, warm: bool = True, proxied: bool = False
+    workdir: Path, warm: bool = True, proxied: bool = False, database: Database | None = None
 ) -> Iterator[TrackingServer]:
     """PostgreSQL plus ``mlflow server`` on it, both on 127.0.0.1, both gone on exit.
 
     ``warm=False`` leaves the server as a user's freshly started one: its first calls are slow.
+    With ``database`` the server uses that empty database of a cluster the caller started (and
+    stops), rather than a cluster of its own.
     """
-    with postgres() as database, mlflow_server(database.uri, workdir, proxied=proxied) as server:
+    with contextlib.ExitStack() as stack:
+        if database is None:
+            database = stack.enter_context(postgres())
+        server = stack.enter_context(mlflow_server(database.uri, workdir, proxied=proxied))
         if warm:
             warm_up(server.url)
         yield dataclasses.replace(server, pids=(*server.pids, database.pid))

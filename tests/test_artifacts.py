@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Record
+from conftest import Record, Tree
 
 FAILURE = "failure.txt"
 
@@ -72,12 +72,18 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_failing_call_leaves_traceback_output_and_log(
+def test_one_recording_leaves_failures_where_they_belong(
     suite: pytest.Pytester, record: Record
 ) -> None:
     result, tree = record()
     result.assert_outcomes(passed=4, failed=2, errors=2, skipped=1, xfailed=1)
 
+    failing_call_leaves_traceback_output_and_log(tree)
+    errors_in_setup_and_teardown_leave_their_traceback(tree)
+    only_failures_leave_artifacts_and_descriptions_list_them(tree)
+
+
+def failing_call_leaves_traceback_output_and_log(tree: Tree) -> None:
     run = tree.tests["test_training.py::test_accuracy"]
     assert tree.artifacts(run) == [FAILURE]
     text = tree.artifact(run, FAILURE)
@@ -110,11 +116,7 @@ def test_failing_call_leaves_traceback_output_and_log(
     assert "p99 latency 250 ms" in tree.artifact(other, FAILURE)
 
 
-def test_errors_in_setup_and_teardown_leave_their_traceback(
-    suite: pytest.Pytester, record: Record
-) -> None:
-    _, tree = record()
-
+def errors_in_setup_and_teardown_leave_their_traceback(tree: Tree) -> None:
     setup = tree.tests["test_training.py::test_features"]
     assert setup.data.tags["pytest.outcome"] == "error"
     assert tree.artifacts(setup) == [FAILURE]
@@ -139,11 +141,7 @@ def test_errors_in_setup_and_teardown_leave_their_traceback(
     assert "allocating the GPU" in text
 
 
-def test_only_failures_leave_artifacts_and_descriptions_list_them(
-    suite: pytest.Pytester, record: Record
-) -> None:
-    _, tree = record()
-
+def only_failures_leave_artifacts_and_descriptions_list_them(tree: Tree) -> None:
     with_failure = {
         "test_training.py::test_accuracy",
         "test_training.py::test_features",

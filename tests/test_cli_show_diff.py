@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import BOTH_STORES, Record, Store
+from conftest import BOTH_STORES, Record, Store, Tree
 from replaying import command
 
 SUITE = {
@@ -44,12 +44,17 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 @BOTH_STORES
-def test_show_prints_failures_first_and_collapses_passing_modules(
-    suite: pytest.Pytester, record: Record, store: Store
+def test_show_of_one_recording_and_of_what_is_no_session(
+    suite: pytest.Pytester, record: Record, store: Store, tmp_path: Path
 ) -> None:
     result, tree = record()
     result.assert_outcomes(passed=4, failed=1)
 
+    show_prints_failures_first_and_collapses_passing_modules(tree, store)
+    unknown_sessions_and_stores_exit_2_with_a_message(tree, store, tmp_path)
+
+
+def show_prints_failures_first_and_collapses_passing_modules(tree: Tree, store: Store) -> None:
     code, out, err = command("show", "--last", *where(store))
 
     assert code == 0, err
@@ -224,10 +229,9 @@ def test_flaky_ranks_tests_by_outcome_flips(
     assert "3 sessions, oldest first:" in lines[0]
 
 
-def test_unknown_sessions_and_stores_exit_2_with_a_message(
-    suite: pytest.Pytester, record: Record, store: Store, tmp_path: Path
+def unknown_sessions_and_stores_exit_2_with_a_message(
+    tree: Tree, store: Store, tmp_path: Path
 ) -> None:
-    _, tree = record()
     module_run = tree.level("module")[0].info.run_id
 
     code, _, err = command("show", module_run, *where(store))

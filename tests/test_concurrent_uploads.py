@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import servers
 from conftest import Store, Tree
 from faultproxy import FaultProxy
-from replaying import assert_recorded_once, journal_only
+from replaying import assert_recorded_once, journal_only, wait_until
 
 MODULES = 3
 TESTS_PER_MODULE = 8
@@ -52,17 +50,6 @@ def _suite(pytester: pytest.Pytester) -> None:
         )
 
 
-def _wait_for(condition: Callable[[], bool], what: str, limit: float = UPLOAD_TIMEOUT) -> None:
-    deadline = time.monotonic() + limit
-    for _ in range(1_000_000):  # bounded by the deadline
-        if condition():
-            return
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"waited {limit:g} s for {what}")
-
-
 class _Process:
     """A command in its own process, its output in files (no pipe to fill up)."""
 
@@ -89,22 +76,6 @@ class _Process:
             self.process.wait()
         for file in self._files:
             file.close()
-
-
-@pytest.fixture
-def proxy(tracking_server: servers.TrackingServer) -> Iterator[FaultProxy]:
-    """A proxy to the session's tracking server, not yet up."""
-    proxy = FaultProxy(tracking_server.url)
-    try:
-        yield proxy
-    finally:
-        proxy.close()
-
-
-@pytest.fixture
-def through(proxy: FaultProxy, store: Store) -> Store:
-    """The experiment of ``store``, reached through the proxy."""
-    return Store(uri=proxy.url, experiment=store.experiment)
 
 
 @pytest.fixture
@@ -154,11 +125,13 @@ def _second_upload_meets_the_first(
     """Once the first upload (through the slow proxy) has made the session run, replay the
     journal straight to the server; then let the first one go at full speed."""
     made = _session_run_made(store)
-    _wait_for(lambda: first.ended() or made(), "the first upload's session run")
+    wait_until(lambda: first.ended() or made(), UPLOAD_TIMEOUT, "the first upload's session run")
     assert not first.ended(), first.output()
     second = _Process(_replay(journal, "--tracking-uri", store.uri), logs)
     # Waiting for the first upload, or (were it not to wait) done while the first one crawls.
-    _wait_for(lambda: second.ended() or WAITING in second.output(), "the second upload")
+    wait_until(
+        lambda: second.ended() or WAITING in second.output(), UPLOAD_TIMEOUT, "the second upload"
+    )
     proxy.faults.delay = 0
     return second
 
@@ -216,7 +189,9 @@ def test_a_replay_while_the_live_upload_runs_leaves_one_copy_of_each_run(
     ]
     session = _Process(command, pytester.path / "session")
     processes.append(session)
-    _wait_for(lambda: session.ended() or any(journals.glob("*.jsonl")), "the journal")
+    wait_until(
+        lambda: session.ended() or any(journals.glob("*.jsonl")), UPLOAD_TIMEOUT, "the journal"
+    )
     (journal,) = journals.glob("*.jsonl")
     replayed = _second_upload_meets_the_first(
         session, store, journal, pytester.path / "replay", proxy

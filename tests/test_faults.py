@@ -66,24 +66,6 @@ DIES_IN_THE_MIDDLE = """
 """
 
 
-@pytest.fixture
-def proxy(request: pytest.FixtureRequest) -> Iterator[FaultProxy]:
-    """A proxy to the session's tracking server, not yet up."""
-    server: servers.TrackingServer = request.getfixturevalue("tracking_server")
-    proxy = FaultProxy(server.url)
-    try:
-        yield proxy
-    finally:
-        proxy.close()
-
-
-@pytest.fixture
-def through(proxy: FaultProxy, store: Store) -> Store:
-    """The experiment of ``store`` on the tracking server, reached through the proxy (the test
-    reads the tree back from ``store``, directly)."""
-    return Store(uri=proxy.url, experiment=store.experiment)
-
-
 def suite(pytester: pytest.Pytester, second: str = SECOND) -> None:
     pytester.makepyfile(test_first=SUITE, test_second=second)
 

@@ -82,9 +82,13 @@ def chromium() -> Iterator[Any]:
         yield instance
 
 
-def test_the_report_is_one_self_contained_file_linking_every_run(
-    report: tuple[Path, Tree],
-) -> None:
+def test_one_recordings_report_and_description(report: tuple[Path, Tree], store: Store) -> None:
+    the_report_is_one_self_contained_file_linking_every_run(report)
+    the_report_shows_what_reading_the_session_back_shows(report, store)
+    the_session_description_links_to_the_session_in_the_runs_table(report)
+
+
+def the_report_is_one_self_contained_file_linking_every_run(report: tuple[Path, Tree]) -> None:
     path, tree = report
     text = path.read_text(encoding="utf-8")
 
@@ -97,7 +101,7 @@ def test_the_report_is_one_self_contained_file_linking_every_run(
         assert f"/runs/{run.info.run_id}" in text
 
 
-def test_the_report_shows_what_reading_the_session_back_shows(
+def the_report_shows_what_reading_the_session_back_shows(
     report: tuple[Path, Tree], store: Store
 ) -> None:
     """Built from what the uploader sent, without reading back: the same report."""
@@ -107,7 +111,7 @@ def test_the_report_shows_what_reading_the_session_back_shows(
     assert path.read_text(encoding="utf-8") == html_report.render(session)
 
 
-def test_the_session_description_links_to_the_session_in_the_runs_table(
+def the_session_description_links_to_the_session_in_the_runs_table(
     report: tuple[Path, Tree],
 ) -> None:
     session = report[1].session

@@ -13,12 +13,11 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from conftest import Record, Store
-from replaying import assert_recorded_once, replay
+from replaying import assert_recorded_once, replay, wait_until
 
 from pytest_mlflow_tree.model.status import Status
 
@@ -38,13 +37,12 @@ def journals_in(directory: Path) -> list[Path]:
 
 def wait_for_upload(status_path: Path, seconds: float = 120) -> Status:
     """The uploader's final status, once it has ended (bounded)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+
+    def final() -> Status | None:
         status = Status.read(status_path)
-        if status is not None and (status.done or status.error):
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"the uploader did not finish within {seconds} s")
+        return status if status is not None and (status.done or status.error) else None
+
+    return wait_until(final, seconds, "the uploader to finish")
 
 
 KILLER = "test_b.py::test_killer"

@@ -1,13 +1,10 @@
-"""Sessions of thousands of tests: the terminal view stays short, the reader reads every page."""
+"""Sessions of thousands of tests: the terminal view stays short, pytest's reports stay light."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from conftest import Store
 
-from pytest_mlflow_tree.model.searchpages import PAGE_SIZE
 from pytest_mlflow_tree.read import readback, terminal_tree
 
 MODULES = 100
@@ -84,59 +81,6 @@ def test_show_of_5000_tests_is_short_and_lists_the_failures_first() -> None:
 
     everything = list(terminal_tree.render(session, show_all=True, slowest=0))
     assert sum("test_case[" in line for line in everything) == MODULES * PER_MODULE
-
-
-def test_the_reader_reads_more_runs_than_one_page_holds(store: Store) -> None:
-    """1,500 test runs made with MlflowClient in a SQLite store: two pages of 1,000."""
-    client = store.client()
-    experiment = client.create_experiment("large")
-    root = client.create_run(experiment, tags={"pytest.level": "session"}).info.run_id
-    modules = [
-        client.create_run(
-            experiment,
-            run_name=f"tests/test_{m}.py",
-            tags={
-                "pytest.level": "module",
-                "pytest.nodeid": f"tests/test_{m}.py",
-                "mlflow.parentRunId": root,
-                "mlflow.rootRunId": root,
-            },
-        ).info.run_id
-        for m in range(3)
-    ]
-    total = 1500
-    assert total > PAGE_SIZE
-    for i in range(total):
-        client.create_run(
-            experiment,
-            start_time=1_790_000_000_000 + i,
-            run_name=f"test_{i:04}",
-            tags={
-                "pytest.level": "test",
-                "pytest.nodeid": f"tests/test_{i % 3}.py::test_{i:04}",
-                "pytest.outcome": "passed",
-                "mlflow.parentRunId": modules[i % 3],
-                "mlflow.rootRunId": root,
-            },
-        )
-    tokens: list[str | None] = []
-    search_runs = client.search_runs
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        tokens.append(kwargs.get("page_token"))
-        return search_runs(*args, **kwargs)
-
-    client.search_runs = counted
-
-    session = readback.Reader(store.uri, client=client).session(root)
-
-    assert len(tokens) == 2
-    assert tokens[0] is None
-    assert tokens[1]
-    assert len({t.run_id for t in session.tests}) == total
-    assert [len(m.tests) for m in session.modules] == [total // 3] * 3
-    assert session.modules[0].tests[0].nodeid == "tests/test_0.py::test_0000"
-    assert session.modules[2].tests[-1].nodeid == "tests/test_2.py::test_1499"
 
 
 def test_the_reports_pytest_keeps_carry_nothing_of_the_plugin_once_recorded(

@@ -200,11 +200,12 @@ WEAK_SUITE = """
 WEAK_NODEIDS = ["test_weak.py::test_fails", "test_weak.py::test_pytest_session_mlflow[123456]"]
 
 
+# A number that is a param and a metric, and a word in the store's own path: which values are
+# too weak and that weak ones are left alone everywhere is for the rules above; these show a
+# session recorded whole beside such a secret.
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
-        ("POSTGRES_PASSWORD", "pytest"),
-        ("AUTH_TYPE", "session"),
         ("API_TOKEN", "123456"),
         ("POSTGRES_PASSWORD", "mlflow"),
     ],

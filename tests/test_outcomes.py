@@ -122,7 +122,7 @@ def assert_nothing_left_running(tree: Tree) -> None:
     assert running == {}
 
 
-def test_every_outcome_has_its_status_and_outcome_tag(
+def test_one_recording_has_every_outcome_and_pytests_counts(
     suite: pytest.Pytester, record: Record
 ) -> None:
     result, tree = record()
@@ -130,6 +130,11 @@ def test_every_outcome_has_its_status_and_outcome_tag(
         passed=3, failed=3, errors=3, skipped=3, xfailed=2, xpassed=1, warnings=None
     )
 
+    every_outcome_has_its_status_and_outcome_tag(tree)
+    counts_match_pytests_own_summary_line(result, tree)
+
+
+def every_outcome_has_its_status_and_outcome_tag(tree: Tree) -> None:
     seen = {
         nodeid: (run.info.status, run.data.tags["pytest.outcome"])
         for nodeid, run in tree.tests.items()
@@ -168,8 +173,7 @@ def test_every_outcome_has_its_status_and_outcome_tag(
     assert_nothing_left_running(tree)
 
 
-def test_counts_match_pytests_own_summary_line(suite: pytest.Pytester, record: Record) -> None:
-    result, tree = record()
+def counts_match_pytests_own_summary_line(result: pytest.RunResult, tree: Tree) -> None:
     expected = summary_counts(result)
     assert expected == {
         "passed": 3,

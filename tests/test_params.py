@@ -123,9 +123,18 @@ def long_text() -> str:
     return "".join(chr(ord("a") + i % 26) for i in range(LONG_LENGTH))
 
 
-def test_one_param_per_argument_and_readable_names(suite: pytest.Pytester, record: Record) -> None:
+def test_one_recording_has_params_and_names_as_pytest_gives_them(
+    suite: pytest.Pytester, record: Record
+) -> None:
     result, tree = record()
     result.assert_outcomes(passed=15, failed=1)
+
+    one_param_per_argument_and_readable_names(tree)
+    awkward_values_are_recorded_faithfully(tree)
+    run_names_are_single_lines(tree)
+
+
+def one_param_per_argument_and_readable_names(tree: Tree) -> None:
     tests = tree.tests
 
     depth = tests["test_grid.py::test_depth[3]"]
@@ -172,9 +181,7 @@ def test_one_param_per_argument_and_readable_names(suite: pytest.Pytester, recor
     assert "pytest.markers" not in depth.data.tags
 
 
-def test_awkward_values_are_recorded_faithfully(suite: pytest.Pytester, record: Record) -> None:
-    result, tree = record()
-    result.assert_outcomes(passed=15, failed=1)
+def awkward_values_are_recorded_faithfully(tree: Tree) -> None:
     tests = tree.tests
 
     # 10,000 characters: cut to MLflow's limit with a marker, kept whole in an artifact.
@@ -235,10 +242,9 @@ def test_awkward_values_are_recorded_faithfully(suite: pytest.Pytester, record: 
     assert tree.modules["test_awkward.py"].data.metrics["failed"] == 1
 
 
-def test_run_names_are_single_lines(suite: pytest.Pytester, record: Record) -> None:
+def run_names_are_single_lines(tree: Tree) -> None:
     # A run name is a one-line label (the runs table, the rename box, search by name); pytest's
     # own ids escape control characters for the same reason. The text param stays exact.
-    _, tree = record()
     names = {nodeid: run.info.run_name for nodeid, run in tree.tests.items()}
     assert [name for name in names.values() if "\n" in name or "\r" in name] == []
     text = by_prefix(tree, "test_awkward.py::test_text[")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from conftest import Record, Store
+from conftest import Record, Store, Tree
 
 from pytest_mlflow_tree.read import readback
 
@@ -39,12 +41,17 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_a_session_reads_back_as_modules_and_tests(
+def test_one_recording_reads_back_whole_and_page_by_page(
     suite: pytest.Pytester, record: Record, store: Store
 ) -> None:
     result, tree = record()
     result.assert_outcomes(passed=5, failed=1, skipped=1)
 
+    a_session_reads_back_as_modules_and_tests(tree, store)
+    pages_of_runs_are_all_read(store)
+
+
+def a_session_reads_back_as_modules_and_tests(tree: Tree, store: Store) -> None:
     session = readback.Reader(store.uri).last_session()
 
     assert session.run_id == tree.session.info.run_id
@@ -73,12 +80,26 @@ def test_a_session_reads_back_as_modules_and_tests(
     assert tests["tests/test_data.py::test_load"].failure() is None
 
 
-def test_pages_of_runs_are_all_read(suite: pytest.Pytester, record: Record, store: Store) -> None:
+def pages_of_runs_are_all_read(store: Store) -> None:
     """A page smaller than the session proves the page_token loop: 50,000 runs work alike."""
-    record()
     whole = readback.Reader(store.uri).last_session()
-    paged = readback.Reader(store.uri, page_size=2).last_session()
+    client = store.client()
+    tokens: list[str | None] = []
+    search_runs = client.search_runs
 
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("max_results") == 2:
+            tokens.append(kwargs.get("page_token"))
+        return search_runs(*args, **kwargs)
+
+    client.search_runs = counted
+    paged = readback.Reader(store.uri, client=client, page_size=2).last_session()
+
+    # 2 modules and 7 tests under the session: 5 pages, each asked for with the last one's token.
+    assert len(tokens) == 5
+    assert tokens[0] is None
+    assert len(set(tokens[1:])) == 4
+    assert all(tokens[1:])
     assert len(whole.tests) == 7
     assert [t.nodeid for t in paged.tests] == [t.nodeid for t in whole.tests]
     assert [m.path for m in paged.modules] == [m.path for m in whole.modules]

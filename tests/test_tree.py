@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
-from conftest import BOTH_STORES, Record, Store
+from conftest import BOTH_STORES, Record, Tree
 
 SUITE = {
     "tests/test_model.py": """
@@ -42,12 +43,21 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 @BOTH_STORES
-def test_one_session_run_one_module_run_per_file_one_test_run_per_case(
+def test_one_recording_has_the_shape_names_counts_and_times_of_the_session(
     suite: pytest.Pytester, record: Record
 ) -> None:
+    before = int(time.time() * 1000)
     result, tree = record()
+    after = int(time.time() * 1000)
     result.assert_outcomes(passed=6, failed=1)
 
+    one_session_run_one_module_run_per_file_one_test_run_per_case(tree)
+    runs_have_readable_names_and_the_nodeid_as_tag(tree, suite.path)
+    counts_and_statuses_roll_up(tree)
+    start_and_end_times_bracket_the_real_test(tree, before, after)
+
+
+def one_session_run_one_module_run_per_file_one_test_run_per_case(tree: Tree) -> None:
     assert sorted(tree.modules) == [
         "tests/sub/test_deep.py",
         "tests/test_data.py",
@@ -75,11 +85,8 @@ def test_one_session_run_one_module_run_per_file_one_test_run_per_case(
     assert "mlflow.parentRunId" not in session.data.tags
 
 
-def test_runs_have_readable_names_and_the_nodeid_as_tag(
-    suite: pytest.Pytester, record: Record
-) -> None:
-    _, tree = record()
-    source = (suite.path / "tests/test_model.py").read_text().splitlines()
+def runs_have_readable_names_and_the_nodeid_as_tag(tree: Tree, suite: Path) -> None:
+    source = (suite / "tests/test_model.py").read_text().splitlines()
     def_line = source.index("def test_fails():") + 1
     names = {nodeid: run.info.run_name for nodeid, run in tree.tests.items()}
     assert names["tests/test_model.py::test_accuracy[3]"] == "test_accuracy[depth=3]"
@@ -90,8 +97,7 @@ def test_runs_have_readable_names_and_the_nodeid_as_tag(
     assert test.data.tags["pytest.line"] == str(def_line)
 
 
-def test_counts_and_statuses_roll_up(suite: pytest.Pytester, record: Record) -> None:
-    _, tree = record()
+def counts_and_statuses_roll_up(tree: Tree) -> None:
     model = tree.modules["tests/test_model.py"]
     assert model.info.status == "FAILED"
     assert model.data.metrics["tests"] == 4
@@ -113,18 +119,8 @@ def test_counts_and_statuses_roll_up(suite: pytest.Pytester, record: Record) -> 
     assert "accuracy too low" in note
 
 
-def test_all_green_session_is_finished(pytester: pytest.Pytester, record: Record) -> None:
-    pytester.makepyfile(test_ok="def test_ok(): pass")
-    result, tree = record()
-    assert result.ret == 0
-    assert tree.session.info.status == "FINISHED"
-    assert tree.modules["test_ok.py"].info.status == "FINISHED"
-
-
-def test_start_and_end_times_bracket_the_real_test(suite: pytest.Pytester, record: Record) -> None:
-    before = int(time.time() * 1000)
-    _, tree = record()
-    after = int(time.time() * 1000)
+def start_and_end_times_bracket_the_real_test(tree: Tree, before: int, after: int) -> None:
+    """``before`` and ``after``: milliseconds since the epoch around the recording."""
     slow = tree.tests["tests/test_data.py::test_slow_load"]
     assert slow.data.metrics["call_duration"] >= 0.3
     assert slow.data.metrics["duration"] >= slow.data.metrics["call_duration"]
@@ -141,11 +137,14 @@ def test_start_and_end_times_bracket_the_real_test(suite: pytest.Pytester, recor
         assert run.info.end_time >= run.info.start_time
 
 
-def test_session_run_carries_environment_and_command(
-    pytester: pytest.Pytester, record: Record, store: Store
+def test_an_all_green_session_is_finished_and_carries_environment_and_command(
+    pytester: pytest.Pytester, record: Record
 ) -> None:
     pytester.makepyfile(test_ok="def test_ok(): pass")
-    _, tree = record("--mlflow-tree-tag", "team=vision", "-p", "no:randomly")
+    result, tree = record("--mlflow-tree-tag", "team=vision", "-p", "no:randomly")
+    assert result.ret == 0
+    assert tree.session.info.status == "FINISHED"
+    assert tree.modules["test_ok.py"].info.status == "FINISHED"
     tags = tree.session.data.tags
     assert tags["team"] == "vision"
     assert tags["pytest.level"] == "session"
@@ -156,27 +155,3 @@ def test_session_run_carries_environment_and_command(
     assert tags["pytest.mlflow_version"][0].isdigit()
     assert "--mlflow-tree" in tags["pytest.command"]
     assert "team=vision" in tags["pytest.command"]
-
-
-@BOTH_STORES
-def test_under_xdist_the_tree_is_the_same_and_recorded_once(
-    suite: pytest.Pytester, record: Record
-) -> None:
-    pytest.importorskip("xdist")
-    result, tree = record("-n", "2")
-    result.assert_outcomes(passed=6, failed=1)
-    assert len(tree.level("session")) == 1
-    assert sorted(tree.modules) == [
-        "tests/sub/test_deep.py",
-        "tests/test_data.py",
-        "tests/test_model.py",
-    ]
-    assert len(tree.tests) == 7
-    assert len(tree.runs) == 1 + 3 + 7
-    workers = {run.data.tags.get("pytest.worker") for run in tree.tests.values()}
-    assert workers <= {"gw0", "gw1"}
-    assert workers
-    assert tree.tests["tests/test_model.py::test_accuracy[3]"].data.params == {"depth": "3"}
-    assert tree.session.data.metrics["failed"] == 1
-    for run in tree.runs:
-        assert run.info.status in ("FINISHED", "FAILED")

@@ -116,6 +116,10 @@ def test_every_dist_mode_records_one_tree_with_pytests_outcomes_and_durations(
         assert run.data.tags["mlflow.parentRunId"] == module.info.run_id
         assert run.data.tags["mlflow.rootRunId"] == session.info.run_id
         assert run.data.tags["pytest.worker"].startswith("gw")
+        # Params travel from the workers with the rest.
+        if run.data.tags["pytest.nodeid"] == "tests/test_model.py::test_accuracy[3]":
+            assert run.data.params == {"depth": "3"}
+    assert {run.info.status for run in tree.runs} == {"FINISHED", "FAILED"}
 
     recorded: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for run in tests:
