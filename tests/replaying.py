@@ -27,6 +27,17 @@ _POLL = 0.05
 T = TypeVar("T")
 
 
+# pytest's header line about the recording (before the tests) and the upload's progress lines
+# (while pytest waits for it): not among the lines the plugin ends the session with.
+_NOT_SUMMARY = ("mlflow-tree: recording into ", "mlflow-tree: uploading ")
+
+
+def plugin_lines(lines: list[str]) -> list[str]:
+    """The plugin's lines at the end of the session, as printed (separators stripped)."""
+    ours = [line.strip("- ") for line in lines if "mlflow-tree:" in line]
+    return [line for line in ours if not line.startswith(_NOT_SUMMARY)]
+
+
 def journal_only(pytester: pytest.Pytester, store: Store) -> tuple[pytest.RunResult, Path]:
     """Run ``pytester``'s suite for ``store``, writing only the journal: the result, the journal."""
     journals = pytester.path / "journals"

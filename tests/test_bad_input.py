@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import BOTH_STORES, Record, Store, Tree
-from replaying import assert_recorded_once, replay
+from replaying import assert_recorded_once, plugin_lines, replay
 
 from pytest_mlflow_tree.model import journal
 from pytest_mlflow_tree.model.limits import FULL_VALUES_ARTIFACT
@@ -115,11 +115,7 @@ def test_an_awkward_corpus_is_recorded_valid_whole_and_the_same_every_time(
 ) -> None:
     result, tree = record()
     result.assert_outcomes(passed=20, failed=1, skipped=1)
-    lines = [
-        line
-        for line in result.outlines
-        if "mlflow-tree:" in line and "mlflow-tree: uploading" not in line
-    ]
+    lines = plugin_lines(result.outlines)
     assert len(lines) == 1, lines
     assert "session run" in lines[0], lines
     nodeids = [r.data.tags["pytest.nodeid"] for r in tree.level("test")]

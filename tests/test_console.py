@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Store
+from replaying import plugin_lines
 
 SUITE = """
     import logging
@@ -54,9 +55,7 @@ def tree_lines(result: pytest.RunResult) -> list[str]:
     Progress lines ("mlflow-tree: uploading 3/8 records (2/s)", shown while pytest waits for a
     slow upload, docs/how-it-works.md) come before the summary and are left out.
     """
-    lines = [line.strip("- ") for line in result.stdout.lines + result.stderr.lines]
-    ours = [line for line in lines if line.startswith("mlflow-tree:")]
-    return [line for line in ours if not PROGRESS.fullmatch(line)]
+    return plugin_lines(result.stdout.lines + result.stderr.lines)
 
 
 def journals(project: pytest.Pytester) -> list[Path]:

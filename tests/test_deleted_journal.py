@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Record, Store
-from replaying import assert_recorded_once, replay
+from replaying import assert_recorded_once, plugin_lines, replay
 
 WAITING = """
     import glob
@@ -82,7 +82,7 @@ def test_a_test_deleting_the_cache_loses_no_run_and_the_upload_succeeds(
     )
     result, tree = record("-p", "no:randomly", *xdist)
     result.assert_outcomes(passed=4)
-    lines = [line for line in result.outlines if "mlflow-tree:" in line]
+    lines = plugin_lines(result.outlines)
     assert "mlflow-tree: session run " in lines[-1]
     assert not [line for line in lines if "WARNING" in line], lines
     assert_recorded_once(tree.runs, NODEIDS)
@@ -111,7 +111,7 @@ def test_a_journal_only_session_whose_cache_is_deleted_names_a_journal_that_repl
     )
     result = pytester.runpytest("-p", "no:randomly", *store.args(), "--mlflow-tree-journal-only")
     result.assert_outcomes(passed=4)
-    lines = [line for line in result.outlines if "mlflow-tree:" in line]
+    lines = plugin_lines(result.outlines)
     assert len(lines) == 1, lines
     assert "journal written to " in lines[0]
     journal = pytester.path / lines[0].split("journal written to ", 1)[1].split()[0]

@@ -16,7 +16,7 @@ import pytest
 import servers
 from conftest import Store, Tree
 from faultproxy import FaultProxy
-from replaying import assert_recorded_once, journal_only, replay
+from replaying import assert_recorded_once, journal_only, plugin_lines, replay
 
 from pytest_mlflow_tree.upload.process import DEFAULT_GIVE_UP
 
@@ -76,11 +76,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 def tree_lines(result: pytest.RunResult) -> list[str]:
     """The plugin's lines, without the progress lines of a long wait."""
-    return [
-        line
-        for line in result.outlines
-        if "mlflow-tree:" in line and "mlflow-tree: uploading" not in line
-    ]
+    return plugin_lines(result.outlines)
 
 
 def linked_only(result: pytest.RunResult) -> None:

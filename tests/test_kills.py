@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Record, Store
-from replaying import assert_recorded_once, replay, wait_until
+from replaying import assert_recorded_once, plugin_lines, replay, wait_until
 
 from pytest_mlflow_tree.model.status import Status
 
@@ -250,7 +250,7 @@ def test_the_uploader_killed_mid_session_is_reported_and_replay_completes_the_tr
     result = pytester.runpytest("-p", "no:randomly", *store.args())
     result.assert_outcomes(passed=6)
     assert result.ret == pytest.ExitCode.OK
-    lines = [line for line in result.outlines if "mlflow-tree:" in line]
+    lines = plugin_lines(result.outlines)
     assert len(lines) == 1, lines
     assert "the uploader process was killed (signal 9)" in lines[0]
     journal = pytester.path / lines[0].rsplit(" ", 1)[1]
@@ -311,7 +311,7 @@ def test_a_full_disk_stops_the_journal_not_the_tests_and_replay_keeps_what_was_w
     assert done.returncode == baseline.returncode == 0, output
     assert "60 passed" in done.stdout
     assert "Traceback" not in output
-    lines = [line for line in done.stdout.splitlines() if "mlflow-tree:" in line]
+    lines = plugin_lines(done.stdout.splitlines())
     assert len(lines) == 1, output
     assert "File too large" in lines[0], lines[0]
     (journal,) = journals_in(journals)

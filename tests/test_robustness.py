@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Store, missing_service
+from replaying import plugin_lines
 
 
 def test_unwritable_journal_dir_warns_and_the_tests_still_run(
@@ -28,7 +29,7 @@ def test_unwritable_journal_dir_warns_and_the_tests_still_run(
 
 
 def _tree_lines(result: pytest.RunResult) -> list[str]:
-    return [line for line in result.outlines if "mlflow-tree:" in line]
+    return plugin_lines(result.outlines)
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_sqlite_store_with_only_mlflow_skinny_says_so_in_one_line(
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "1 passed" in output
-    lines = [line for line in output.splitlines() if line.startswith("mlflow-tree:")]
+    lines = plugin_lines(output.splitlines())
     assert len(lines) == 1, output
     assert "needs the full MLflow package" in lines[0]
     assert "pip install 'pytest-mlflow-tree[local]'" in lines[0]
