@@ -30,7 +30,6 @@ CONFTEST = """
             json.dump(names, file)
 """
 NOISE = ("View run", "INFO", "alembic", "mlflow.store", "Traceback")
-PROGRESS = re.compile(r"mlflow-tree: uploading \d+/\d+ records \(\d+/s\)")
 DOWN = "http://127.0.0.1:9"  # the discard port: nothing listens, connections are refused
 
 
