@@ -16,6 +16,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
+from pytest_mlflow_tree.model.names import (
+    FINISHED,
+    KILLED,
+    MODULE_LEVEL,
+    NODEID,
+    OUTCOME,
+    RUNNING,
+    SESSION_LEVEL,
+)
 from pytest_mlflow_tree.model.records import (
     FAILURE_ARTIFACT,
     SESSION_KEY,
@@ -87,13 +96,13 @@ class SessionBuilder:
             return None
         session.run_id = run_id
         session.experiment_id = experiment_id or ""
-        if session.status == "RUNNING" or killed:
+        if session.status == RUNNING or killed:
             # The uploader marks runs the journal never closed KILLED.
-            session.status = "KILLED"
+            session.status = KILLED
         for key, module in self._modules.items():
             module.run_id = self._run_ids.get(key)
-            if module.status == "RUNNING":
-                module.status = "KILLED"
+            if module.status == RUNNING:
+                module.status = KILLED
             module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
         session.modules = sorted(self._modules.values(), key=lambda m: (_start(m), m.path))
         return session
@@ -102,22 +111,22 @@ class SessionBuilder:
 
     def _open(self, record: OpenRecord) -> None:
         tags = {**self._header["common_tags"], **record.get("tags", {})}
-        if record["level"] == "session":
+        if record["level"] == SESSION_LEVEL:
             self._session = Session(
                 run_id="",
                 experiment_id="",
                 name=record["name"],
-                status="RUNNING",
+                status=RUNNING,
                 start=record["start"],
                 end=None,
                 tracking_uri=self._tracking_uri,
                 tags=tags,
             )
-        elif record["level"] == "module":
+        elif record["level"] == MODULE_LEVEL:
             self._modules[record["key"]] = Module(
-                path=tags.get("pytest.nodeid") or record["name"],
+                path=tags.get(NODEID) or record["name"],
                 run_id=None,
-                status="RUNNING",
+                status=RUNNING,
                 tags=tags,
             )
 
@@ -142,7 +151,7 @@ class SessionBuilder:
         metrics = record.get("metrics", {})
         key = record["key"]
         params = record.get("params")
-        nodeid = tags.get("pytest.nodeid", key)
+        nodeid = tags.get(NODEID, key)
         nodeid = key if nodeid == key else nodeid
         failure = record.get("artifacts", {}).get(FAILURE_ARTIFACT)
         excerpt = failure_lines(failure) if failure else None
@@ -150,12 +159,12 @@ class SessionBuilder:
         module = self._modules.get(parent) if parent else None
         path = module_of(nodeid)
         if module is None:
-            module = self._modules.setdefault(path, Module(path, None, "FINISHED"))
+            module = self._modules.setdefault(path, Module(path, None, FINISHED))
         test = Test(
             nodeid=nodeid,
             name=record["name"],
             module=module.path if module.path == path else path,
-            outcome=sys.intern(tags.get("pytest.outcome", "unknown")),
+            outcome=sys.intern(tags.get(OUTCOME, "unknown")),
             status=sys.intern(record["status"]),
             duration=metrics.get("duration"),
             start=record["start"],

@@ -13,6 +13,7 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
+from pytest_mlflow_tree.model.names import COLLECTION_ERROR
 from pytest_mlflow_tree.read.readback import Module, Reader, Session, Test
 from pytest_mlflow_tree.read.terminal_tree import counts_text, failure_excerpt, seconds
 
@@ -166,7 +167,7 @@ def _module(session: Session, module: Module, budget: list[int], failures: list[
                     f'<tr class="failure-row"><td></td><td colspan="3">'
                     f'<pre class="failure">{_e(chr(10).join(excerpt))}</pre></td></tr>'
                 )
-    if module.tags.get("pytest.collection_error"):
+    if module.tags.get(COLLECTION_ERROR):
         rows.append(
             f'<tr class="failure-row"><td></td><td colspan="3"><pre class="failure">'
             f"collection error: {_e(module.tags['pytest.collection_error'])}</pre></td></tr>"

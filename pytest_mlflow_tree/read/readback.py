@@ -26,8 +26,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_mlflow_tree.model import links
-from pytest_mlflow_tree.model.compact import COMPACT_MODE, MODE_TAG, TABLE_ARTIFACT
+from pytest_mlflow_tree.model.compact import COMPACT_MODE, TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.model.names import (
+    FAILED,
+    FINISHED,
+    GIT_COMMIT,
+    LEVEL,
+    LOGGED_ARTIFACTS,
+    MODE,
+    MODULE_LEVEL,
+    NODEID,
+    OUTCOME,
+    PARENT_RUN_ID,
+    ROOT_RUN_ID,
+    RUN_NAME,
+    SESSION_LEVEL,
+    TEST_LEVEL,
+)
 from pytest_mlflow_tree.model.outcome import BAD_OUTCOMES
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, module_of
 from pytest_mlflow_tree.model.searchpages import PAGE_SIZE, search_all
@@ -52,7 +68,7 @@ _MAX_PAGES = 10_000
 # Metrics the plugin logs on every test; anything else a test logged itself.
 DURATION_METRICS = frozenset({"setup_duration", "call_duration", "teardown_duration", "duration"})
 
-_SESSION_FILTER = "tags.`pytest.level` = 'session'"
+_SESSION_FILTER = f"tags.`{LEVEL}` = '{SESSION_LEVEL}'"
 
 
 class SessionNotFound(LookupError):
@@ -110,7 +126,7 @@ class Module:
 
     @property
     def bad(self) -> bool:
-        return self.status == "FAILED" or any(t.bad for t in self.tests)
+        return self.status == FAILED or any(t.bad for t in self.tests)
 
     def counts(self) -> dict[str, int]:
         """Tests per outcome."""
@@ -143,11 +159,11 @@ class Session:
 
     @property
     def compact(self) -> bool:
-        return self.tags.get(MODE_TAG) == COMPACT_MODE
+        return self.tags.get(MODE) == COMPACT_MODE
 
     @property
     def commit(self) -> str | None:
-        return self.tags.get("mlflow.source.git.commit")
+        return self.tags.get(GIT_COMMIT)
 
     @property
     def url(self) -> str:
@@ -277,13 +293,13 @@ class Reader:
         except Exception as exc:
             raise SessionNotFound(f"no run {run_id!r} in {self._shown_uri()}") from exc
         tags = dict(root.data.tags)
-        if tags.get("pytest.level") != "session":
+        if tags.get(LEVEL) != SESSION_LEVEL:
             raise SessionNotFound(f"run {run_id} is not a pytest session run")
         experiment_id = str(root.info.experiment_id)
         session = Session(
             run_id=run_id,
             experiment_id=experiment_id,
-            name=root.info.run_name or tags.get("mlflow.runName", run_id),
+            name=root.info.run_name or tags.get(RUN_NAME, run_id),
             status=root.info.status,
             start=root.info.start_time,
             end=root.info.end_time,
@@ -294,19 +310,19 @@ class Reader:
         modules: dict[str, Module] = {}
         module_by_run: dict[str, Module] = {}
         test_runs = []
-        for run in self.search_all([experiment_id], f"tags.mlflow.rootRunId = '{run_id}'"):
-            level = run.data.tags.get("pytest.level")
-            if level == "module":
+        for run in self.search_all([experiment_id], f"tags.{ROOT_RUN_ID} = '{run_id}'"):
+            level = run.data.tags.get(LEVEL)
+            if level == MODULE_LEVEL:
                 module = self._module(run)
                 modules[module.path] = module
                 module_by_run[str(run.info.run_id)] = module
-            elif level == "test":
+            elif level == TEST_LEVEL:
                 test_runs.append(run)
         for run in test_runs:
             test = self._test(run)
-            parent = module_by_run.get(run.data.tags.get("mlflow.parentRunId", ""))
+            parent = module_by_run.get(run.data.tags.get(PARENT_RUN_ID, ""))
             if parent is None:
-                parent = modules.setdefault(test.module, Module(test.module, None, "FINISHED"))
+                parent = modules.setdefault(test.module, Module(test.module, None, FINISHED))
             parent.tests.append(test)
         if session.compact:
             for module in modules.values():
@@ -328,7 +344,7 @@ class Reader:
 
     def _module(self, run: Any) -> Module:
         tags = dict(run.data.tags)
-        path = tags.get("pytest.nodeid") or run.info.run_name
+        path = tags.get(NODEID) or run.info.run_name
         return Module(
             path=path,
             run_id=str(run.info.run_id),
@@ -340,12 +356,12 @@ class Reader:
     def _test(self, run: Any) -> Test:
         tags = dict(run.data.tags)
         metrics = dict(run.data.metrics)
-        nodeid = tags.get("pytest.nodeid", run.info.run_name)
+        nodeid = tags.get(NODEID, run.info.run_name)
         return Test(
             nodeid=nodeid,
             name=run.info.run_name or nodeid,
             module=module_of(nodeid),
-            outcome=tags.get("pytest.outcome", "unknown"),
+            outcome=tags.get(OUTCOME, "unknown"),
             status=run.info.status,
             duration=metrics.get("duration"),
             start=run.info.start_time,
@@ -359,9 +375,7 @@ class Reader:
 
     def _add_table_rows(self, module: Module) -> None:
         """Tests a compact session kept only in the module's table artifact."""
-        if module.run_id is None or TABLE_ARTIFACT not in module.tags.get(
-            "mlflow.loggedArtifacts", ""
-        ):
+        if module.run_id is None or TABLE_ARTIFACT not in module.tags.get(LOGGED_ARTIFACTS, ""):
             return
         with tempfile.TemporaryDirectory() as directory:
             local = self.client.download_artifacts(module.run_id, TABLE_ARTIFACT, directory)
@@ -381,7 +395,7 @@ class Reader:
                     name=row.get("name") or row["nodeid"],
                     module=module.path,
                     outcome=row.get("outcome", "unknown"),
-                    status=row.get("status", "FINISHED"),
+                    status=row.get("status", FINISHED),
                     duration=metrics.get("duration"),
                     start=row.get("start"),
                     end=row.get("end"),

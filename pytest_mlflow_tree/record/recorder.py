@@ -15,6 +15,27 @@ import pytest
 
 from pytest_mlflow_tree.model import outcome, started
 from pytest_mlflow_tree.model.journal import JournalWriter
+from pytest_mlflow_tree.model.names import (
+    COLLECTION_ERROR,
+    EXIT_STATUS,
+    FAILED,
+    FILE,
+    FINISHED,
+    FLAKY,
+    KILLED,
+    LINE,
+    MARKERS,
+    MODULE_LEVEL,
+    NODEID,
+    NOTE,
+    OUTCOME,
+    SESSION_LEVEL,
+    SKIP_REASON,
+    SOURCE_NAME,
+    TEST_LEVEL,
+    WORKER,
+    XFAIL_REASON,
+)
 from pytest_mlflow_tree.model.records import (
     FAILURE_ARTIFACT,
     SESSION_KEY,
@@ -128,7 +149,7 @@ class Recorder:
     def open_session(self, name: str, tags: dict[str, str], params: dict[str, str]) -> None:
         record: OpenRecord = {
             "kind": "open",
-            "level": "session",
+            "level": SESSION_LEVEL,
             "key": SESSION_KEY,
             "parent": None,
             "name": name,
@@ -159,16 +180,16 @@ class Recorder:
                 self._close_group(group, killed=interrupted and incomplete)
         session = self._session
         session.end = now
-        tags = {"pytest.exitstatus": str(exitstatus)}
+        tags = {EXIT_STATUS: str(exitstatus)}
         if interrupted:
-            status = "KILLED"
+            status = KILLED
         elif session.tally.bad or exitstatus not in (
             pytest.ExitCode.OK,
             pytest.ExitCode.NO_TESTS_COLLECTED,
         ):
-            status = "FAILED"
+            status = FAILED
         else:
-            status = "FINISHED"
+            status = FINISHED
         self._close(session, status, tags, title="pytest session")
         self.session_summary = session.tally.markdown("pytest session", session.end - session.start)
         self._write({"kind": "end", "time": ms(now)})
@@ -186,12 +207,12 @@ class Recorder:
         tags = {}
         if report.failed:
             artifacts[COLLECTION_ERROR_ARTIFACT] = report.longreprtext
-            tags["pytest.collection_error"] = _crash_message(report)
+            tags[COLLECTION_ERROR] = _crash_message(report)
             self._session.tally.add_failure(report.nodeid, "collection error")
         else:
             longrepr = report.longrepr
             if isinstance(longrepr, tuple) and len(longrepr) == 3:
-                tags["pytest.skip_reason"] = str(longrepr[2]).removeprefix("Skipped: ")
+                tags[SKIP_REASON] = str(longrepr[2]).removeprefix("Skipped: ")
         group.end = self._clock()
         self._close_group(group, extra_tags=tags, artifacts=artifacts)
 
@@ -204,9 +225,9 @@ class Recorder:
         module_key = module_of(nodeid)
         self._module(module_key, now)
         path, line, domain = location
-        tags = {"pytest.nodeid": nodeid, "pytest.file": path, "mlflow.source.name": module_key}
+        tags = {NODEID: nodeid, FILE: path, SOURCE_NAME: module_key}
         if line is not None:
-            tags["pytest.line"] = str(line + 1)
+            tags[LINE] = str(line + 1)
         record: StartRecord = {
             "kind": "start",
             "key": nodeid,
@@ -264,12 +285,12 @@ class Recorder:
             group = self._modules[key] = _Group(key, start, start, expected=self._expected.get(key))
             record: OpenRecord = {
                 "kind": "open",
-                "level": "module",
+                "level": MODULE_LEVEL,
                 "key": key,
                 "parent": SESSION_KEY,
                 "name": key,
                 "start": ms(start),
-                "tags": {"pytest.nodeid": key, "mlflow.source.name": key},
+                "tags": {NODEID: key, SOURCE_NAME: key},
             }
             self._write(record)
         return group
@@ -294,21 +315,21 @@ class Recorder:
         info = test.info
         path, line, domain = first.location
         tags = {
-            "pytest.nodeid": nodeid,
-            "pytest.outcome": "killed" if killed else decided.outcome,
-            "pytest.file": path,
-            "mlflow.source.name": module_key,
+            NODEID: nodeid,
+            OUTCOME: "killed" if killed else decided.outcome,
+            FILE: path,
+            SOURCE_NAME: module_key,
         }
         if line is not None:
-            tags["pytest.line"] = str(line + 1)
+            tags[LINE] = str(line + 1)
         if info and info["markers"]:
-            tags["pytest.markers"] = ",".join(info["markers"])
+            tags[MARKERS] = ",".join(info["markers"])
         if decided.skip_reason is not None:
-            tags["pytest.skip_reason"] = decided.skip_reason
+            tags[SKIP_REASON] = decided.skip_reason
         if decided.xfail_reason is not None:
-            tags["pytest.xfail_reason"] = decided.xfail_reason
+            tags[XFAIL_REASON] = decided.xfail_reason
         if worker:
-            tags["pytest.worker"] = worker
+            tags[WORKER] = worker
         metrics = {f"{r.when}_duration": float(r.duration) for r in reports if r.when in _PHASES}
         seconds = sum(float(r.duration) for r in reports)
         metrics["duration"] = seconds
@@ -316,7 +337,7 @@ class Recorder:
         if attempts:
             metrics["attempts"] = float(len(attempts) + 1)
             if decided.outcome not in outcome.BAD_OUTCOMES:
-                tags["pytest.flaky"] = "true"
+                tags[FLAKY] = "true"
             for number, attempt in enumerate(attempts, 1):
                 text = reruns.attempt_text(nodeid, number, attempt)
                 artifacts[reruns.attempt_artifact(number)] = text
@@ -332,13 +353,13 @@ class Recorder:
         name = info["name"] if info else domain
         record: RunRecord = {
             "kind": "run",
-            "level": "test",
+            "level": TEST_LEVEL,
             "key": key,
             "parent": module_key,
             "name": f"{name} [{worker}]" if key != nodeid else name,
             "start": ms(start),
             "end": ms(end),
-            "status": "KILLED" if killed else decided.status,
+            "status": KILLED if killed else decided.status,
             "tags": tags,
             "params": info["params"] if info else {},
             "metrics": metrics,
@@ -393,7 +414,7 @@ class Recorder:
         artifacts: dict[str, str] | None = None,
     ) -> None:
         group.closed = True
-        status = "KILLED" if killed else ("FAILED" if group.tally.bad else "FINISHED")
+        status = KILLED if killed else (FAILED if group.tally.bad else FINISHED)
         self._close(group, status, extra_tags or {}, title=group.key, artifacts=artifacts)
 
     def _close(
@@ -411,7 +432,7 @@ class Recorder:
             "end": ms(group.end),
             "status": status,
             "metrics": group.tally.metrics(wall),
-            "tags": {**tags, "mlflow.note.content": group.tally.markdown(title, wall)},
+            "tags": {**tags, NOTE: group.tally.markdown(title, wall)},
         }
         if artifacts:
             record["artifacts"] = artifacts
