@@ -180,39 +180,48 @@ def _records(
 ) -> Iterator[Record]:
     # Bytes, decoded a whole line at a time: a line cut inside a character is not text yet.
     pending = b""
-    # After the writer is gone, read once more: it may have written its last lines between
-    # our last read and the check.
-    last_pass = False
     line_number = 0
-    while True:
-        chunk = file.readline()
-        if chunk:
-            pending += chunk
-            if not pending.endswith(b"\n"):
-                continue
-            line, pending = pending, b""
-            if not line.strip():
-                continue
-            line_number += 1
-            try:
-                record = decode(line.decode("utf-8"))
-            except ValueError as exc:
-                what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
-                raise JournalError(
-                    f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
-                ) from None
-            yield record
-            if record.get("kind") == "end":
-                return
+    for chunk in _chunks(file, keep_waiting, poll_seconds, on_idle):
+        pending += chunk
+        if not pending.endswith(b"\n"):
             continue
-        if last_pass:
+        line, pending = pending, b""
+        if not line.strip():
+            continue
+        line_number += 1
+        try:
+            record = decode(line.decode("utf-8"))
+        except ValueError as exc:
+            what = "not a pytest-mlflow-tree journal" if line_number == 1 else "damaged"
+            raise JournalError(
+                f"{path} is {what}: line {line_number} is not a JSON record ({exc})"
+            ) from None
+        yield record
+        if record.get("kind") == "end":
             return
+
+
+def _chunks(
+    file: BinaryIO,
+    keep_waiting: Callable[[], bool],
+    poll_seconds: float,
+    on_idle: Callable[[], None] | None,
+) -> Iterator[bytes]:
+    """What ``file.readline()`` gives, until the writer is gone and the file has no more.
+
+    After the writer is gone, read once more: it may have written its last lines between our
+    last read and the check.
+    """
+    writing = True
+    while (chunk := file.readline()) or writing:
+        if chunk:
+            yield chunk
+            continue
         if on_idle is not None:
             on_idle()
-        if not keep_waiting():
-            last_pass = True
-            continue
-        time.sleep(poll_seconds)
+        writing = keep_waiting()
+        if writing:
+            time.sleep(poll_seconds)
 
 
 def read(path: Path) -> Iterator[Record]:

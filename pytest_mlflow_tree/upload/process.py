@@ -44,9 +44,11 @@ _HEARTBEAT = 0.5
 DEFAULT_SERVER_WORKERS = 8
 
 # How often the last status is tried again while its directory is gone (a test deleted it;
-# pytest writes it again once the tests are over).
+# pytest writes it again once the tests are over), and for how long at most: pytest stops
+# waiting for the uploader before.
 _STATUS_RETRY = 0.05
-_STATUS_RETRIES = 12_000
+_STATUS_WAIT = 600.0
+_STATUS_RETRIES = round(_STATUS_WAIT / _STATUS_RETRY)
 
 # Seconds without an answer from the tracking store before the upload gives up (the journal
 # keeps the rest for replay). Also the default of --mlflow-tree-stall.
@@ -325,7 +327,7 @@ def run(
 
 def _write_last(status: Status, path: Path, keep_waiting: Callable[[], bool]) -> None:
     """Write the final status, waiting for its directory while pytest runs: pytest reads it."""
-    for _ in range(_STATUS_RETRIES):  # bounded, and pytest stops waiting for us before
+    for _ in range(_STATUS_RETRIES):
         if status.write(path) or not keep_waiting():
             return
         time.sleep(_STATUS_RETRY)

@@ -10,6 +10,7 @@ anything the uploader looks up the runs an earlier upload of the same session ma
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -48,6 +49,9 @@ from pytest_mlflow_tree.upload import anchor, duplicates, resume, shards
 from pytest_mlflow_tree.upload.client_writer import Known, RunWriter
 
 T = TypeVar("T")
+
+# How often the wait for lost create_run calls looks at the clock.
+_UNSURE_POLL = 0.5
 
 
 @dataclass
@@ -200,11 +204,13 @@ class TreeUploader:
         A ``create_run`` whose answer was lost, and not found by the retry's look-up, may
         still be in the server's hands: wait for it (bounded by the stall bound) first.
         """
-        for _ in range(1000):  # bounded by the writer's deadline
-            left = self.writer.unsure_until - time.monotonic()
+        # Called when nothing creates runs any more: the deadline stands.
+        deadline = self.writer.unsure_until
+        for _ in range(math.ceil(max(0.0, deadline - time.monotonic()) / _UNSURE_POLL) + 1):
+            left = deadline - time.monotonic()
             if left <= 0:
                 break
-            time.sleep(min(left, 0.5))
+            time.sleep(min(left, _UNSURE_POLL))
         duplicates.remove(
             self._client,
             self.writer.experiment_id,
