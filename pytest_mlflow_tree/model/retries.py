@@ -271,7 +271,7 @@ _LISTEN_PAUSE = 0.1
 def check_listening(uri: str, store: str, window: float = _NEVER_ANSWERED_GIVE_UP) -> None:
     """Raise ``ServerUnavailable`` if nothing listens at a tracking server's address.
 
-    Costs one TCP connect, before MLflow's second-long import: a server that is not running is
+    Costs one TCP connect, before MLflow's slow import: a server that is not running is
     reported at once. Through an HTTP proxy the server's address is not ours to test.
     """
     import os

@@ -1,9 +1,9 @@
 """The session as the uploader sent it: read-back objects built from journal records.
 
 The HTML report needs the tree, the outcomes, durations and run ids of a session the uploader
-has just written. Reading it back with ``search_runs`` costs about a second per thousand tests
-at the end of pytest; the records and the run ids the uploader created or found hold the same
-facts, so the report is built from them, live and on replay alike.
+has just written. Reading it back with ``search_runs`` would cost time per test at the end of
+pytest; the records and the run ids the uploader created or found hold the same facts, so the
+report is built from them, live and on replay alike.
 
 Memory: a small ``Test`` per test (no failure texts, only their ``E`` lines), freed with the
 builder when the upload is done.

@@ -1,6 +1,6 @@
 """Read recorded sessions back: the run tree as objects or as a pandas DataFrame.
 
-Built on ``MlflowClient.search_runs`` with pagination, so a session of 50,000 tests loads in
+Built on ``MlflowClient.search_runs`` with pagination, so a session of any size loads in
 pages of ``PAGE_SIZE`` runs. Sessions recorded in compact mode (most tests only in a table
 artifact per module) read back the same way: table rows become tests without a run id.
 
@@ -75,7 +75,7 @@ class SessionNotFound(LookupError):
     """No session run matches: unknown run id, a run that is not a session, no sessions yet."""
 
 
-# Slots: a session of 60,000 tests holds 60,000 of these in the uploader.
+# Slots: the uploader holds one of these per test of the session.
 @dataclass(slots=True)
 class Test:
     """One test of a session. ``run_id`` is None for a test kept only in a compact table."""

@@ -36,7 +36,7 @@ def user() -> str:
 
 
 def _mlflow_version() -> str:
-    # Read from the installed metadata: importing mlflow here would cost the pytest process ~1 s.
+    # Read from the installed metadata: importing mlflow here would delay the pytest process.
     for name in ("mlflow", "mlflow-skinny"):
         try:
             return version(name)

@@ -283,7 +283,7 @@ def run(
         uploader.progress.applied += compact.dropped
         from pytest_mlflow_tree.read import description, html_report
 
-        # From what was just sent, not read back: that would add seconds per thousand tests.
+        # From what was just sent, not read back: that would cost time per test.
         session = builder.session(uploader.progress.experiment_id)
         if uploader.resumed and session is not None:
             # This journal holds only the re-run tests; the others are in the store.
@@ -384,8 +384,8 @@ def exit_now(code: int) -> None:
     """End the process without tearing down the interpreter.
 
     Everything is written by now: MLflow's calls are committed, the status file is written.
-    Tearing down MLflow's modules would take another half second or
-    more, which pytest waits for at the end of every session.
+    Tearing down MLflow's modules takes noticeable time, which pytest would wait for at the end
+    of every session.
     """
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

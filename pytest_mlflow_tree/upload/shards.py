@@ -34,7 +34,7 @@ from pytest_mlflow_tree.model.names import (
 from pytest_mlflow_tree.model.searchpages import search_all
 
 # How long a new candidate waits for the candidates of shards that started with it. Creating a
-# run takes milliseconds on SQLite and on a nearby server; this leaves room for slow ones.
+# run is quick on SQLite and on a nearby server; this leaves room for slow ones.
 SETTLE_SECONDS = 1.0
 
 _COUNTS = ("tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed", "test_duration")
