@@ -52,7 +52,7 @@ def tree_lines(result: pytest.RunResult) -> list[str]:
     """The plugin's summary lines; a separator line ("--- mlflow-tree: ... ---") counts unframed.
 
     Progress lines ("mlflow-tree: uploading 3/8 records (2/s)", shown while pytest waits for a
-    slow upload, README "How it works") come before the summary and are left out.
+    slow upload, docs/how-it-works.md) come before the summary and are left out.
     """
     lines = [line.strip("- ") for line in result.stdout.lines + result.stderr.lines]
     ours = [line for line in lines if line.startswith("mlflow-tree:")]
