@@ -6,8 +6,8 @@ __all__ = ["__version__"]
 
 
 def __getattr__(name: str) -> str:
-    # Resolved on first use: importlib.metadata costs every pytest start about 1.5 ms, and
-    # this package is imported at every start, enabled or not.
+    # Resolved on first use: importlib.metadata is not free, and this package is imported at
+    # every pytest start, enabled or not.
     if name != "__version__":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib.metadata import PackageNotFoundError, version

@@ -17,18 +17,24 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
+from pytest_mlflow_tree.model.names import (
+    FINISHED,
+    FLAKY,
+    LOGGED_ARTIFACTS,
+    MODE,
+    OUTCOME,
+    RERUN_PREFIX,
+    SESSION_LEVEL,
+    SLOW_SECONDS,
+)
 from pytest_mlflow_tree.model.records import CloseRecord, OpenRecord, Record, RunRecord
 
-MODE_TAG = "pytest.mode"
-SLOW_TAG = "pytest.slow_seconds"
 TREE_MODE = "tree"
 COMPACT_MODE = "compact"
 MODES = (TREE_MODE, COMPACT_MODE)
 DEFAULT_SLOW_SECONDS = 1.0
 
 TABLE_ARTIFACT = "tests.json"
-# The tag MlflowClient.log_table sets: the UI lists the run's tables from it.
-LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
 
 COLUMNS = (
     "nodeid",
@@ -53,18 +59,18 @@ def session_tags(mode: str, slow_seconds: float) -> dict[str, str]:
     """Tags on the session run that tell the uploader (and readers) how it was recorded."""
     if mode != COMPACT_MODE:
         return {}
-    return {MODE_TAG: COMPACT_MODE, SLOW_TAG: f"{slow_seconds:g}"}
+    return {MODE: COMPACT_MODE, SLOW_SECONDS: f"{slow_seconds:g}"}
 
 
 def keeps_run(record: RunRecord, slow_seconds: float) -> bool:
     """Whether a test gets its own run in compact mode."""
     tags = record.get("tags", {})
-    if record["status"] != "FINISHED" or tags.get("pytest.outcome") in _KEPT_OUTCOMES:
+    if record["status"] != FINISHED or tags.get(OUTCOME) in _KEPT_OUTCOMES:
         return True
     # A test that passed only on a rerun is flaky: worth a run (pytest-rerunfailures).
-    if any(key.startswith("pytest.rerun") for key in tags):
+    if any(key.startswith(RERUN_PREFIX) for key in tags):
         return True
-    if tags.get("pytest.flaky") == "true" or record.get("metrics", {}).get("attempts", 1) > 1:
+    if tags.get(FLAKY) == "true" or record.get("metrics", {}).get("attempts", 1) > 1:
         return True
     # A test pytest counts passed though subtests of it failed (a unittest TestCase's subTest).
     if record.get("metrics", {}).get("subtests_failed", 0) > 0:
@@ -78,7 +84,7 @@ def _row(record: RunRecord, has_run: bool) -> list[Any]:
     return [
         record["key"],
         record["name"],
-        tags.get("pytest.outcome", ""),
+        tags.get(OUTCOME, ""),
         record["status"],
         metrics.get("duration"),
         metrics.get("setup_duration"),
@@ -111,10 +117,10 @@ class CompactFilter:
     def __call__(self, records: Iterable[Record]) -> Iterator[Record]:
         for record in records:
             kind = record["kind"]
-            if kind == "open" and cast(OpenRecord, record)["level"] == "session":
+            if kind == "open" and cast(OpenRecord, record)["level"] == SESSION_LEVEL:
                 tags = cast(OpenRecord, record).get("tags", {})
-                if tags.get(MODE_TAG) == COMPACT_MODE:
-                    self._slow_seconds = float(tags.get(SLOW_TAG, DEFAULT_SLOW_SECONDS))
+                if tags.get(MODE) == COMPACT_MODE:
+                    self._slow_seconds = float(tags.get(SLOW_SECONDS, DEFAULT_SLOW_SECONDS))
             elif kind == "run" and self._slow_seconds is not None:
                 run = cast(RunRecord, record)
                 keep = keeps_run(run, self._slow_seconds)
@@ -132,7 +138,7 @@ class CompactFilter:
 
 def _with_table(record: CloseRecord, rows: list[list[Any]]) -> CloseRecord:
     tags = dict(record.get("tags", {}))
-    tags[LOGGED_ARTIFACTS_TAG] = json.dumps([{"path": TABLE_ARTIFACT, "type": "table"}])
+    tags[LOGGED_ARTIFACTS] = json.dumps([{"path": TABLE_ARTIFACT, "type": "table"}])
     artifacts = dict(record.get("artifacts", {}))
     artifacts[TABLE_ARTIFACT] = table_json(rows)
     return cast(CloseRecord, {**record, "tags": tags, "artifacts": artifacts})

@@ -180,33 +180,42 @@ def _records(
 ) -> Iterator[Record]:
     # Bytes, decoded a whole line at a time: a line cut inside a character is not text yet.
     pending = b""
-    # After the writer is gone, read once more: it may have written its last lines between
-    # our last read and the check.
-    last_pass = False
     line_number = 0
-    while True:
-        chunk = file.readline()
-        if chunk:
-            pending += chunk
-            if not pending.endswith(b"\n"):
-                continue
-            line, pending = pending, b""
-            if not line.strip():
-                continue
-            line_number += 1
-            record = _decode_line(line, line_number, path)
-            yield record
-            if record.get("kind") == "end":
-                return
+    for chunk in _chunks(file, keep_waiting, poll_seconds, on_idle):
+        pending += chunk
+        if not pending.endswith(b"\n"):
             continue
-        if last_pass:
+        line, pending = pending, b""
+        if not line.strip():
+            continue
+        line_number += 1
+        record = _decode_line(line, line_number, path)
+        yield record
+        if record.get("kind") == "end":
             return
+
+
+def _chunks(
+    file: BinaryIO,
+    keep_waiting: Callable[[], bool],
+    poll_seconds: float,
+    on_idle: Callable[[], None] | None,
+) -> Iterator[bytes]:
+    """What ``file.readline()`` gives, until the writer is gone and the file has no more.
+
+    After the writer is gone, read once more: it may have written its last lines between our
+    last read and the check.
+    """
+    writing = True
+    while (chunk := file.readline()) or writing:
+        if chunk:
+            yield chunk
+            continue
         if on_idle is not None:
             on_idle()
-        if not keep_waiting():
-            last_pass = True
-            continue
-        time.sleep(poll_seconds)
+        writing = keep_waiting()
+        if writing:
+            time.sleep(poll_seconds)
 
 
 def _decode_line(line: bytes, number: int, path: Path) -> Record:

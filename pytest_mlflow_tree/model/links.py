@@ -6,6 +6,7 @@ from urllib.parse import quote, urlencode
 
 from pytest_mlflow_tree.model import redact
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.model.names import FINISHED, SESSION_UUID
 
 LOCAL_UI = "http://127.0.0.1:5000"
 
@@ -27,9 +28,9 @@ def session_runs_path(experiment_id: str, session_uuid: str, failing: bool = Fal
     parameters (MLflow 3.x UI, ``#/experiments/<id>/runs``). ``failing`` keeps only runs that
     did not finish well: the failing tests with their modules and the session.
     """
-    search = f"tags.pytest.session_uuid = '{session_uuid}'"
+    search = f"tags.{SESSION_UUID} = '{session_uuid}'"
     if failing:
-        search += " and attributes.status != 'FINISHED'"
+        search += f" and attributes.status != '{FINISHED}'"
     query = {"searchFilter": search, "orderByKey": "attributes.start_time", "orderByAsc": "true"}
     return f"#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
 

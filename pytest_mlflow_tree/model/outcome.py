@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pytest_mlflow_tree.model.names import FAILED, FINISHED
+
 if TYPE_CHECKING:
     # Annotations only: the uploader reads these outcomes and does not import pytest.
     import pytest
@@ -26,7 +28,7 @@ class Outcome:
 
     @property
     def status(self) -> str:
-        return "FAILED" if self.outcome in BAD_OUTCOMES else "FINISHED"
+        return FAILED if self.outcome in BAD_OUTCOMES else FINISHED
 
 
 def report_category(report: pytest.TestReport) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote
 
+from pytest_mlflow_tree.model.names import NODEID
 from pytest_mlflow_tree.model.records import Record
 
 MASK = "***"
@@ -42,7 +43,7 @@ _ASSIGNED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _TEXT_FIELDS = ("name",)
 _KEY_FIELDS = ("key", "parent")
 # Tags that name a run as its key does: readers find tests by them.
-_KEY_TAGS = frozenset({"pytest.nodeid"})
+_KEY_TAGS = frozenset({NODEID})
 _TEXT_MAPS = ("tags", "params", "artifacts")
 
 

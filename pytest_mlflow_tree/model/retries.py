@@ -12,6 +12,7 @@ seconds is given up on, and the journal keeps what was not uploaded.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -37,6 +38,9 @@ _STATUS_ATTEMPTS = 4
 _FINAL_WORD = "HTTP 500"
 _FIRST_PAUSE = 0.05
 _MAX_PAUSE = 1.0
+# The time bound ends a failing call's attempts, except while pytest still runs its tests
+# (``keep_trying``): then this count does, after at least a week of pauses at the longest.
+_MAX_ATTEMPTS = round(7 * 24 * 3600 / _MAX_PAUSE)
 # SQLite's result codes for a database another connection holds (SQLITE_BUSY, SQLITE_LOCKED).
 _SQLITE_BUSY = frozenset({5, 6})
 
@@ -208,7 +212,7 @@ class Patience:
     def call(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         pause = _FIRST_PAUSE
         status_failures = 0
-        for _attempt in range(1_000_000):  # bounded by time below; this only bounds the loop
+        for _attempt in range(_MAX_ATTEMPTS):
             sent = self._clock()
             with self._lock:
                 self._calls += 1
@@ -261,12 +265,13 @@ class Patience:
 
 
 _PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+_LISTEN_PAUSE = 0.1
 
 
 def check_listening(uri: str, store: str, window: float = _NEVER_ANSWERED_GIVE_UP) -> None:
     """Raise ``ServerUnavailable`` if nothing listens at a tracking server's address.
 
-    Costs one TCP connect, before MLflow's second-long import: a server that is not running is
+    Costs one TCP connect, before MLflow's slow import: a server that is not running is
     reported at once. Through an HTTP proxy the server's address is not ours to test.
     """
     import os
@@ -280,7 +285,8 @@ def check_listening(uri: str, store: str, window: float = _NEVER_ANSWERED_GIVE_U
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
     started = time.monotonic()
-    for _attempt in range(100):
+    # Every refused attempt pauses: the window is over before the attempts are.
+    for _attempt in range(math.ceil(window / _LISTEN_PAUSE) + 2):
         try:
             with socket.create_connection((parts.hostname, port), timeout=window):
                 return
@@ -290,7 +296,7 @@ def check_listening(uri: str, store: str, window: float = _NEVER_ANSWERED_GIVE_U
                 raise ServerUnavailable(
                     f"{store} did not answer for {waited:.1f} s ({REFUSED})"
                 ) from error
-            time.sleep(0.1)
+            time.sleep(_LISTEN_PAUSE)
         except OSError:
             return  # not a plain refusal (name lookup, routing): MLflow's calls will say
 

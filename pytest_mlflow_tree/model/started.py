@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import cast
 
+from pytest_mlflow_tree.model.names import KILLED, OUTCOME, TEST_LEVEL
 from pytest_mlflow_tree.model.records import CloseRecord, OpenRecord, Record, RunRecord, StartRecord
 
 
@@ -18,14 +19,14 @@ def killed_run(start: StartRecord, end: int) -> RunRecord:
     """The run of a test cut off at ``end`` (ms) with nothing recorded but its start."""
     return {
         "kind": "run",
-        "level": "test",
+        "level": TEST_LEVEL,
         "key": start["key"],
         "parent": start["parent"],
         "name": start["name"],
         "start": start["start"],
         "end": max(end, start["start"]),
-        "status": "KILLED",
-        "tags": {**start["tags"], "pytest.outcome": "killed"},
+        "status": KILLED,
+        "tags": {**start["tags"], OUTCOME: "killed"},
         "params": {},
         "metrics": {},
         "artifacts": {},

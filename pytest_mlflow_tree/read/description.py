@@ -12,9 +12,8 @@ from typing import Any
 
 from pytest_mlflow_tree.model import links
 from pytest_mlflow_tree.model.limits import Limits, truncate
+from pytest_mlflow_tree.model.names import FINISHED, NOTE
 from pytest_mlflow_tree.read.readback import Session
-
-NOTE_TAG = "mlflow.note.content"
 
 
 def links_markdown(experiment_id: str, session_uuid: str, failing: bool) -> str:
@@ -30,8 +29,8 @@ def links_markdown(experiment_id: str, session_uuid: str, failing: bool) -> str:
 
 
 def note(session: Session, session_uuid: str, limits: Limits) -> str:
-    extra = links_markdown(session.experiment_id, session_uuid, session.status != "FINISHED")
-    summary = session.tags.get(NOTE_TAG, "")
+    extra = links_markdown(session.experiment_id, session_uuid, session.status != FINISHED)
+    summary = session.tags.get(NOTE, "")
     room = limits.tag_value_length - len(extra) - 2
     return f"{truncate(summary, room)}\n\n{extra}" if summary else extra
 
@@ -41,7 +40,7 @@ def attach(client: Any, session: Session | None, session_uuid: str, limits: Limi
     if session is None or not session.experiment_id:
         return None
     try:
-        client.set_tag(session.run_id, NOTE_TAG, note(session, session_uuid, limits))
+        client.set_tag(session.run_id, NOTE, note(session, session_uuid, limits))
     except Exception as exc:
         return f"the session run's links were not written: {type(exc).__name__}: {exc}"
     return None

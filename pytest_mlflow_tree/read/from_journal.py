@@ -1,9 +1,9 @@
 """The session as the uploader sent it: read-back objects built from journal records.
 
 The HTML report needs the tree, the outcomes, durations and run ids of a session the uploader
-has just written. Reading it back with ``search_runs`` costs about a second per thousand tests
-at the end of pytest; the records and the run ids the uploader created or found hold the same
-facts, so the report is built from them, live and on replay alike.
+has just written. Reading it back with ``search_runs`` would cost time per test at the end of
+pytest; the records and the run ids the uploader created or found hold the same facts, so the
+report is built from them, live and on replay alike.
 
 Memory: a small ``Test`` per test (no failure texts, only their ``E`` lines), freed with the
 builder when the upload is done.
@@ -16,6 +16,15 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
+from pytest_mlflow_tree.model.names import (
+    FINISHED,
+    KILLED,
+    MODULE_LEVEL,
+    NODEID,
+    OUTCOME,
+    RUNNING,
+    SESSION_LEVEL,
+)
 from pytest_mlflow_tree.model.records import (
     FAILURE_ARTIFACT,
     SESSION_KEY,
@@ -87,13 +96,13 @@ class SessionBuilder:
             return None
         session.run_id = run_id
         session.experiment_id = experiment_id or ""
-        if session.status == "RUNNING" or killed:
+        if session.status == RUNNING or killed:
             # The uploader marks runs the journal never closed KILLED.
-            session.status = "KILLED"
+            session.status = KILLED
         for key, module in self._modules.items():
             module.run_id = self._run_ids.get(key)
-            if module.status == "RUNNING":
-                module.status = "KILLED"
+            if module.status == RUNNING:
+                module.status = KILLED
         session.modules = in_order(self._modules.values())
         return session
 
@@ -101,22 +110,22 @@ class SessionBuilder:
 
     def _open(self, record: OpenRecord) -> None:
         tags = {**self._header["common_tags"], **record.get("tags", {})}
-        if record["level"] == "session":
+        if record["level"] == SESSION_LEVEL:
             self._session = Session(
                 run_id="",
                 experiment_id="",
                 name=record["name"],
-                status="RUNNING",
+                status=RUNNING,
                 start=record["start"],
                 end=None,
                 tracking_uri=self._tracking_uri,
                 tags=tags,
             )
-        elif record["level"] == "module":
+        elif record["level"] == MODULE_LEVEL:
             self._modules[record["key"]] = Module(
-                path=tags.get("pytest.nodeid") or record["name"],
+                path=tags.get(NODEID) or record["name"],
                 run_id=None,
-                status="RUNNING",
+                status=RUNNING,
                 tags=tags,
             )
 
@@ -141,7 +150,7 @@ class SessionBuilder:
         metrics = record.get("metrics", {})
         key = record["key"]
         params = record.get("params")
-        nodeid = tags.get("pytest.nodeid", key)
+        nodeid = tags.get(NODEID, key)
         nodeid = key if nodeid == key else nodeid
         failure = record.get("artifacts", {}).get(FAILURE_ARTIFACT)
         excerpt = failure_lines(failure) if failure else None
@@ -149,12 +158,12 @@ class SessionBuilder:
         module = self._modules.get(parent) if parent else None
         path = module_of(nodeid)
         if module is None:
-            module = self._modules.setdefault(path, Module(path, None, "FINISHED"))
+            module = self._modules.setdefault(path, Module(path, None, FINISHED))
         test = Test(
             nodeid=nodeid,
             name=record["name"],
             module=module.path if module.path == path else path,
-            outcome=sys.intern(tags.get("pytest.outcome", "unknown")),
+            outcome=sys.intern(tags.get(OUTCOME, "unknown")),
             status=sys.intern(record["status"]),
             duration=metrics.get("duration"),
             start=record["start"],

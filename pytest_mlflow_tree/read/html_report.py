@@ -12,6 +12,7 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
+from pytest_mlflow_tree.model.names import COLLECTION_ERROR
 from pytest_mlflow_tree.read.readback import Module, Reader, Session, outcome_counts
 from pytest_mlflow_tree.read.terminal_tree import (
     Budget,
@@ -138,10 +139,10 @@ def _module(session: Session, module: Module, rows: Budget, failures: Budget) ->
         counts = {"error": 1}
     state = "FAILED" if module.bad else "passed"
     listed, hidden = _test_rows(session, module, rows, failures)
-    if module.tags.get("pytest.collection_error"):
+    if module.tags.get(COLLECTION_ERROR):
         listed.append(
             f'<tr class="failure-row"><td></td><td colspan="3"><pre class="failure">'
-            f"collection error: {_e(module.tags['pytest.collection_error'])}</pre></td></tr>"
+            f"collection error: {_e(module.tags[COLLECTION_ERROR])}</pre></td></tr>"
         )
     more = f'<div class="more">{hidden} passing tests not listed</div>' if hidden else ""
     open_attribute = " open" if module.bad else ""

@@ -1,6 +1,6 @@
 """Read recorded sessions back: the run tree as objects or as a pandas DataFrame.
 
-Built on ``MlflowClient.search_runs`` with pagination, so a session of 50,000 tests loads in
+Built on ``MlflowClient.search_runs`` with pagination, so a session of any size loads in
 pages of ``PAGE_SIZE`` runs. Sessions recorded in compact mode (most tests only in a table
 artifact per module) read back the same way: table rows become tests without a run id.
 
@@ -26,8 +26,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_mlflow_tree.model import links
-from pytest_mlflow_tree.model.compact import COMPACT_MODE, MODE_TAG, TABLE_ARTIFACT
+from pytest_mlflow_tree.model.compact import COMPACT_MODE, TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.model.names import (
+    FAILED,
+    FINISHED,
+    GIT_COMMIT,
+    LEVEL,
+    LOGGED_ARTIFACTS,
+    MODE,
+    MODULE_LEVEL,
+    NODEID,
+    OUTCOME,
+    PARENT_RUN_ID,
+    ROOT_RUN_ID,
+    RUN_NAME,
+    SESSION_LEVEL,
+    TEST_LEVEL,
+)
 from pytest_mlflow_tree.model.outcome import BAD_OUTCOMES
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, module_of
 from pytest_mlflow_tree.model.searchpages import PAGE_SIZE, search_all
@@ -41,14 +57,14 @@ _MAX_PAGES = 10_000
 # Metrics the plugin logs on every test; anything else a test logged itself.
 DURATION_METRICS = frozenset({"setup_duration", "call_duration", "teardown_duration", "duration"})
 
-_SESSION_FILTER = "tags.`pytest.level` = 'session'"
+_SESSION_FILTER = f"tags.`{LEVEL}` = '{SESSION_LEVEL}'"
 
 
 class SessionNotFound(LookupError):
     """No session run matches: unknown run id, a run that is not a session, no sessions yet."""
 
 
-# Slots: a session of 60,000 tests holds 60,000 of these in the uploader.
+# Slots: the uploader holds one of these per test of the session.
 @dataclass(slots=True)
 class Test:
     """One test of a session. ``run_id`` is None for a test kept only in a compact table."""
@@ -99,7 +115,7 @@ class Module:
 
     @property
     def bad(self) -> bool:
-        return self.status == "FAILED" or any(t.bad for t in self.tests)
+        return self.status == FAILED or any(t.bad for t in self.tests)
 
     def counts(self) -> dict[str, int]:
         """Tests per outcome."""
@@ -129,11 +145,11 @@ class Session:
 
     @property
     def compact(self) -> bool:
-        return self.tags.get(MODE_TAG) == COMPACT_MODE
+        return self.tags.get(MODE) == COMPACT_MODE
 
     @property
     def commit(self) -> str | None:
-        return self.tags.get("mlflow.source.git.commit")
+        return self.tags.get(GIT_COMMIT)
 
     @property
     def url(self) -> str:
@@ -273,12 +289,12 @@ class Reader:
         except Exception as exc:
             raise SessionNotFound(f"no run {run_id!r} in {self._shown_uri()}") from exc
         tags = dict(root.data.tags)
-        if tags.get("pytest.level") != "session":
+        if tags.get(LEVEL) != SESSION_LEVEL:
             raise SessionNotFound(f"run {run_id} is not a pytest session run")
         return Session(
             run_id=run_id,
             experiment_id=str(root.info.experiment_id),
-            name=root.info.run_name or tags.get("mlflow.runName", run_id),
+            name=root.info.run_name or tags.get(RUN_NAME, run_id),
             status=root.info.status,
             start=root.info.start_time,
             end=root.info.end_time,
@@ -292,20 +308,20 @@ class Reader:
         modules: dict[str, Module] = {}
         module_by_run: dict[str, Module] = {}
         test_runs = []
-        query = f"tags.mlflow.rootRunId = '{session.run_id}'"
+        query = f"tags.{ROOT_RUN_ID} = '{session.run_id}'"
         for run in self.search_all([session.experiment_id], query):
-            level = run.data.tags.get("pytest.level")
-            if level == "module":
+            level = run.data.tags.get(LEVEL)
+            if level == MODULE_LEVEL:
                 module = self._module(run)
                 modules[module.path] = module
                 module_by_run[str(run.info.run_id)] = module
-            elif level == "test":
+            elif level == TEST_LEVEL:
                 test_runs.append(run)
         for run in test_runs:
             test = self._test(run)
-            parent = module_by_run.get(run.data.tags.get("mlflow.parentRunId", ""))
+            parent = module_by_run.get(run.data.tags.get(PARENT_RUN_ID, ""))
             if parent is None:
-                parent = modules.setdefault(test.module, Module(test.module, None, "FINISHED"))
+                parent = modules.setdefault(test.module, Module(test.module, None, FINISHED))
             parent.tests.append(test)
         return list(modules.values())
 
@@ -321,7 +337,7 @@ class Reader:
 
     def _module(self, run: Any) -> Module:
         tags = dict(run.data.tags)
-        path = tags.get("pytest.nodeid") or run.info.run_name
+        path = tags.get(NODEID) or run.info.run_name
         return Module(
             path=path,
             run_id=str(run.info.run_id),
@@ -333,12 +349,12 @@ class Reader:
     def _test(self, run: Any) -> Test:
         tags = dict(run.data.tags)
         metrics = dict(run.data.metrics)
-        nodeid = tags.get("pytest.nodeid", run.info.run_name)
+        nodeid = tags.get(NODEID, run.info.run_name)
         return Test(
             nodeid=nodeid,
             name=run.info.run_name or nodeid,
             module=module_of(nodeid),
-            outcome=tags.get("pytest.outcome", "unknown"),
+            outcome=tags.get(OUTCOME, "unknown"),
             status=run.info.status,
             duration=metrics.get("duration"),
             start=run.info.start_time,
@@ -352,9 +368,7 @@ class Reader:
 
     def _add_table_rows(self, module: Module) -> None:
         """Tests a compact session kept only in the module's table artifact."""
-        if module.run_id is None or TABLE_ARTIFACT not in module.tags.get(
-            "mlflow.loggedArtifacts", ""
-        ):
+        if module.run_id is None or TABLE_ARTIFACT not in module.tags.get(LOGGED_ARTIFACTS, ""):
             return
         with tempfile.TemporaryDirectory() as directory:
             local = self.client.download_artifacts(module.run_id, TABLE_ARTIFACT, directory)
@@ -374,7 +388,7 @@ class Reader:
                     name=row.get("name") or row["nodeid"],
                     module=module.path,
                     outcome=row.get("outcome", "unknown"),
-                    status=row.get("status", "FINISHED"),
+                    status=row.get("status", FINISHED),
                     duration=metrics.get("duration"),
                     start=row.get("start"),
                     end=row.get("end"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
+from pytest_mlflow_tree.model.names import COLLECTION_ERROR, GIT_BRANCH
 from pytest_mlflow_tree.model.outcome import OUTCOMES
 from pytest_mlflow_tree.model.summary import COUNT_METRICS
 from pytest_mlflow_tree.read.readback import Module, Session, Test, outcome_counts
@@ -126,7 +127,7 @@ def _heading(session: Session, tests: list[Test]) -> Iterable[str]:
     yield f"session run {session.run_id}  {session.url}"
     details = [f"started {local_time(session.start)}"]
     if session.commit:
-        branch = session.tags.get("mlflow.source.git.branch")
+        branch = session.tags.get(GIT_BRANCH)
         details.append(f"commit {session.commit[:10]}" + (f" ({branch})" if branch else ""))
     if session.compact:
         details.append("compact mode: only failing, rerun and slow tests have runs")
@@ -170,8 +171,8 @@ def _module_lines(module: Module, show_all: bool, budget: Budget) -> Iterable[st
     yield (
         f"{label:<7} {module.path}  {counts_text(module_counts)}  {seconds(module_seconds(module))}"
     )
-    if module.tags.get("pytest.collection_error"):
-        yield f"          collection error: {module.tags['pytest.collection_error']}"
+    if module.tags.get(COLLECTION_ERROR):
+        yield f"          collection error: {module.tags[COLLECTION_ERROR]}"
     if module.bad or show_all:
         yield from _test_lines(module, show_all, budget)
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-PREFIX = "pytest.ci."
+from pytest_mlflow_tree.model.names import CI_PREFIX
 
 # Every variable read below: tests clear them, since the machine running them may be a CI job.
 VARIABLES = (
@@ -197,7 +197,7 @@ def detect(env: Env) -> dict[str, str]:
 
 
 def ci_tags(env: Env) -> dict[str, str]:
-    return {PREFIX + key: value for key, value in detect(env).items()}
+    return {CI_PREFIX + key: value for key, value in detect(env).items()}
 
 
 def pipeline_key(env: Env) -> str | None:

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from pytest_mlflow_tree.model import redact
+from pytest_mlflow_tree.model.names import GIT_BRANCH, GIT_COMMIT, GIT_DIRTY, GIT_REPO_URL
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -28,14 +29,14 @@ def git_tags(root: Path) -> dict[str, str]:
     commit = _git(root, "rev-parse", "HEAD")
     if not commit:
         return {}
-    tags = {"mlflow.source.git.commit": commit}
+    tags = {GIT_COMMIT: commit}
     branch = _git(root, "rev-parse", "--abbrev-ref", "HEAD")
     if branch and branch != "HEAD":
-        tags["mlflow.source.git.branch"] = branch
+        tags[GIT_BRANCH] = branch
     remote = _git(root, "config", "--get", "remote.origin.url")
     if remote:
-        tags["mlflow.source.git.repoURL"] = redact.url(remote)
+        tags[GIT_REPO_URL] = redact.url(remote)
     status = _git(root, "status", "--porcelain", "--untracked-files=no")
     if status is not None:
-        tags["pytest.git.dirty"] = "true" if status else "false"
+        tags[GIT_DIRTY] = "true" if status else "false"
     return tags

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from pytest_mlflow_tree.model import experiments
+from pytest_mlflow_tree.model.names import LEVEL, NODEID, RUN_KEY, RUNNING, SESSION_UUID, TEST_LEVEL
 from pytest_mlflow_tree.model.records import run_key
 from pytest_mlflow_tree.model.retries import retry_locked
 from pytest_mlflow_tree.model.status import Status
@@ -80,13 +81,13 @@ def _resolve(context: Context) -> Target:
     client = MlflowClient(tracking_uri=uri)
     if status is not None and status.experiment_id and status.session_run_id:
         session = retry_locked(client.get_run, status.session_run_id)
-        uuid = session.data.tags.get("pytest.session_uuid", context["session_uuid"])
+        uuid = session.data.tags.get(SESSION_UUID, context["session_uuid"])
         return Target(uri, status.experiment_id, uuid)
     # Not uploading now (--mlflow-tree-journal-only, or the upload failed): the runs made here
     # are found by their tags when the journal is replayed.
     if context["resume_run_id"]:
         session = retry_locked(client.get_run, context["resume_run_id"])
-        uuid = session.data.tags.get("pytest.session_uuid", context["session_uuid"])
+        uuid = session.data.tags.get(SESSION_UUID, context["session_uuid"])
         return Target(uri, str(session.info.experiment_id), uuid)
     if context["experiment_from_parent"] and context["parent_run_id"]:
         parent = retry_locked(client.get_run, context["parent_run_id"])
@@ -99,10 +100,10 @@ def _create_run(client: Any, item: pytest.Item, target: Target) -> str:
     params = iteminfo.item_info(item)
     tags = {
         **session_tags.common_tags(),
-        "pytest.level": "test",
-        "pytest.session_uuid": target.session_uuid,
-        "pytest.run_key": run_key(item.nodeid),
-        "pytest.nodeid": item.nodeid,
+        LEVEL: TEST_LEVEL,
+        SESSION_UUID: target.session_uuid,
+        RUN_KEY: run_key(item.nodeid),
+        NODEID: item.nodeid,
     }
     run = retry_locked(
         client.create_run,
@@ -151,7 +152,7 @@ def _leave(mlflow: Any, run_id: str, outer_id: str | None) -> None:
             return
         if active.info.run_id == run_id:
             # The uploader sets the status and end time from the test's outcome.
-            mlflow.end_run(status="RUNNING")
+            mlflow.end_run(status=RUNNING)
         else:
             # A run the test started and left open: end it as MLflow would at exit.
             mlflow.end_run()

@@ -14,11 +14,10 @@ from typing import Any
 
 import pytest
 
+from pytest_mlflow_tree.model.names import PROPERTY_PREFIX
 from pytest_mlflow_tree.model.records import RunRecord
 from pytest_mlflow_tree.model.values import describe
 from pytest_mlflow_tree.record.run_fixture import LOGGED_VALUES_ATTRIBUTE
-
-PROPERTY_TAG_PREFIX = "pytest.property."
 
 
 def _properties(report: pytest.TestReport) -> list[tuple[str, Any]]:
@@ -57,7 +56,7 @@ def merge_into(record: RunRecord, reports: Sequence[pytest.TestReport]) -> None:
             if math.isfinite(number):
                 metrics[name] = number
                 continue
-        tags[PROPERTY_TAG_PREFIX + name] = describe(value)
+        tags[PROPERTY_PREFIX + name] = describe(value)
     if params:
         record["params"] = {**params, **record.get("params", {})}
     if tags:

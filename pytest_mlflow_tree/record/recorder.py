@@ -15,6 +15,21 @@ import pytest
 
 from pytest_mlflow_tree.model import started
 from pytest_mlflow_tree.model.journal import JournalWriter
+from pytest_mlflow_tree.model.names import (
+    COLLECTION_ERROR,
+    EXIT_STATUS,
+    FAILED,
+    FILE,
+    FINISHED,
+    KILLED,
+    LINE,
+    MODULE_LEVEL,
+    NODEID,
+    NOTE,
+    SESSION_LEVEL,
+    SKIP_REASON,
+    SOURCE_NAME,
+)
 from pytest_mlflow_tree.model.records import (
     SESSION_KEY,
     CloseRecord,
@@ -26,7 +41,7 @@ from pytest_mlflow_tree.model.records import (
 from pytest_mlflow_tree.model.summary import Tally
 from pytest_mlflow_tree.record import iteminfo, reruns, subtests
 from pytest_mlflow_tree.record.failures import crash_message
-from pytest_mlflow_tree.record.test_record import (
+from pytest_mlflow_tree.record.finished_test import (
     PHASES,
     FinishedTest,
     OpenTest,
@@ -84,7 +99,7 @@ class Recorder:
     def open_session(self, name: str, tags: dict[str, str], params: dict[str, str]) -> None:
         record: OpenRecord = {
             "kind": "open",
-            "level": "session",
+            "level": SESSION_LEVEL,
             "key": SESSION_KEY,
             "parent": None,
             "name": name,
@@ -115,16 +130,16 @@ class Recorder:
                 self._close_group(group, killed=interrupted and incomplete)
         session = self._session
         session.end = now
-        tags = {"pytest.exitstatus": str(exitstatus)}
+        tags = {EXIT_STATUS: str(exitstatus)}
         if interrupted:
-            status = "KILLED"
+            status = KILLED
         elif session.tally.bad or exitstatus not in (
             pytest.ExitCode.OK,
             pytest.ExitCode.NO_TESTS_COLLECTED,
         ):
-            status = "FAILED"
+            status = FAILED
         else:
-            status = "FINISHED"
+            status = FINISHED
         self._close(session, status, tags, title="pytest session")
         self.session_summary = session.tally.markdown("pytest session", session.end - session.start)
         self._write({"kind": "end", "time": ms(now)})
@@ -142,12 +157,12 @@ class Recorder:
         tags = {}
         if report.failed:
             artifacts[COLLECTION_ERROR_ARTIFACT] = report.longreprtext
-            tags["pytest.collection_error"] = crash_message(report)
+            tags[COLLECTION_ERROR] = crash_message(report)
             self._session.tally.add_failure(report.nodeid, "collection error")
         else:
             longrepr = report.longrepr
             if isinstance(longrepr, tuple) and len(longrepr) == 3:
-                tags["pytest.skip_reason"] = str(longrepr[2]).removeprefix("Skipped: ")
+                tags[SKIP_REASON] = str(longrepr[2]).removeprefix("Skipped: ")
         group.end = self._clock()
         self._close_group(group, extra_tags=tags, artifacts=artifacts)
 
@@ -160,9 +175,9 @@ class Recorder:
         module_key = module_of(nodeid)
         self._module(module_key, now)
         path, line, domain = location
-        tags = {"pytest.nodeid": nodeid, "pytest.file": path, "mlflow.source.name": module_key}
+        tags = {NODEID: nodeid, FILE: path, SOURCE_NAME: module_key}
         if line is not None:
-            tags["pytest.line"] = str(line + 1)
+            tags[LINE] = str(line + 1)
         record: StartRecord = {
             "kind": "start",
             "key": nodeid,
@@ -220,12 +235,12 @@ class Recorder:
             group = self._modules[key] = _Group(key, start, start, expected=self._expected.get(key))
             record: OpenRecord = {
                 "kind": "open",
-                "level": "module",
+                "level": MODULE_LEVEL,
                 "key": key,
                 "parent": SESSION_KEY,
                 "name": key,
                 "start": ms(start),
-                "tags": {"pytest.nodeid": key, "mlflow.source.name": key},
+                "tags": {NODEID: key, SOURCE_NAME: key},
             }
             self._write(record)
         return group
@@ -280,7 +295,7 @@ class Recorder:
         artifacts: dict[str, str] | None = None,
     ) -> None:
         group.closed = True
-        status = "KILLED" if killed else ("FAILED" if group.tally.bad else "FINISHED")
+        status = KILLED if killed else (FAILED if group.tally.bad else FINISHED)
         self._close(group, status, extra_tags or {}, title=group.key, artifacts=artifacts)
 
     def _close(
@@ -298,7 +313,7 @@ class Recorder:
             "end": ms(group.end),
             "status": status,
             "metrics": group.tally.metrics(wall),
-            "tags": {**tags, "mlflow.note.content": group.tally.markdown(title, wall)},
+            "tags": {**tags, NOTE: group.tally.markdown(title, wall)},
         }
         if artifacts:
             record["artifacts"] = artifacts

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from pytest_mlflow_tree import __version__
-from pytest_mlflow_tree.model import compact, links, quiet, redact, stores
+from pytest_mlflow_tree.model import compact, links, quiet, redact, sqlitepath, stores
 from pytest_mlflow_tree.model.journal import JournalWriter
 from pytest_mlflow_tree.model.names import SHARD_KEY
 from pytest_mlflow_tree.model.records import FORMAT, Header, module_of
@@ -424,12 +424,7 @@ class TreeReporter:
 
     def _shown_uri(self) -> str:
         uri = self.settings.tracking_uri
-        prefix = "sqlite:///"
-        if uri.startswith(prefix):
-            path = Path(uri[len(prefix) :])
-            if path.parent == Path.cwd():
-                return prefix + path.name
-        return redact.url(uri)
+        return sqlitepath.short_uri(uri) or redact.url(uri)
 
     def shutdown(self) -> None:
         """Last chance cleanup when pytest ends without a normal session finish."""

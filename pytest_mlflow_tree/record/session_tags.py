@@ -13,6 +13,18 @@ import pytest
 
 from pytest_mlflow_tree import __version__
 from pytest_mlflow_tree.model import redact
+from pytest_mlflow_tree.model.names import (
+    COMMAND,
+    MLFLOW_VERSION,
+    PLATFORM,
+    PLUGIN_VERSION,
+    PYTEST_VERSION,
+    PYTHON_VERSION,
+    ROOTDIR,
+    SOURCE_NAME,
+    SOURCE_TYPE,
+    USER,
+)
 from pytest_mlflow_tree.record import ci, gitinfo
 
 
@@ -24,7 +36,7 @@ def user() -> str:
 
 
 def _mlflow_version() -> str:
-    # Read from the installed metadata: importing mlflow here would cost the pytest process ~1 s.
+    # Read from the installed metadata: importing mlflow here would delay the pytest process.
     for name in ("mlflow", "mlflow-skinny"):
         try:
             return version(name)
@@ -35,20 +47,20 @@ def _mlflow_version() -> str:
 
 def common_tags() -> dict[str, str]:
     """Tags on every run of the tree."""
-    return {"mlflow.user": user(), "mlflow.source.type": "LOCAL"}
+    return {USER: user(), SOURCE_TYPE: "LOCAL"}
 
 
 def session_tags(config: pytest.Config, extra: dict[str, str]) -> dict[str, str]:
     args = ["pytest", *config.invocation_params.args]
     tags = {
-        "mlflow.source.name": "pytest",
-        "pytest.command": shlex.join(redact.command_line(args)),
-        "pytest.rootdir": str(config.rootpath),
-        "pytest.python_version": platform.python_version(),
-        "pytest.pytest_version": pytest.__version__,
-        "pytest.mlflow_version": _mlflow_version(),
-        "pytest.plugin_version": __version__,
-        "pytest.platform": f"{sys.platform}-{platform.machine()}",
+        SOURCE_NAME: "pytest",
+        COMMAND: shlex.join(redact.command_line(args)),
+        ROOTDIR: str(config.rootpath),
+        PYTHON_VERSION: platform.python_version(),
+        PYTEST_VERSION: pytest.__version__,
+        MLFLOW_VERSION: _mlflow_version(),
+        PLUGIN_VERSION: __version__,
+        PLATFORM: f"{sys.platform}-{platform.machine()}",
     }
     tags.update(gitinfo.git_tags(config.rootpath))
     tags.update(ci.ci_tags(os.environ))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_mlflow_tree.model import settings_table as table
+from pytest_mlflow_tree.model import sqlitepath
 from pytest_mlflow_tree.model.compact import DEFAULT_SLOW_SECONDS, MODES, TREE_MODE
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.records import HeaderOptions
@@ -125,20 +126,6 @@ def _parse_tags(lines: list[str], source: str) -> dict[str, str]:
     return tags
 
 
-def _absolute_sqlite(uri: str) -> str:
-    """Pin a relative SQLite path to the current directory, as MLflow resolves it.
-
-    The uploader and a later replay may run elsewhere; they must write to the same file.
-    """
-    prefix = "sqlite:///"
-    if not uri.startswith(prefix) or uri.startswith(prefix + "/"):
-        return uri
-    path, sep, query = uri[len(prefix) :].partition("?")
-    if path in ("", ":memory:"):
-        return uri
-    return prefix + str(Path(path).resolve()) + sep + query
-
-
 def resolve(config: pytest.Config) -> Settings:
     uri, uri_source = _given(config, table.TRACKING_URI)
     experiment, experiment_source = _given(config, table.EXPERIMENT)
@@ -146,7 +133,8 @@ def resolve(config: pytest.Config) -> Settings:
     resume = _given(config, table.RESUME)[0]
     return Settings(
         enabled=is_enabled(config),
-        tracking_uri=_absolute_sqlite(uri or DEFAULT_TRACKING_URI),
+        # The uploader and a later replay may run elsewhere: they must write to the same file.
+        tracking_uri=sqlitepath.absolute_uri(uri or DEFAULT_TRACKING_URI),
         tracking_uri_source=uri_source,
         experiment=experiment or config.rootpath.name,
         experiment_source=experiment_source,

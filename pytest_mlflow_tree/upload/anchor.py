@@ -11,6 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_mlflow_tree.model.names import (
+    LEVEL,
+    PARENT_RUN_ID,
+    ROOT_RUN_ID,
+    SESSION_LEVEL,
+    SESSION_UUID,
+)
 from pytest_mlflow_tree.model.records import Header
 
 
@@ -59,9 +66,9 @@ def _root_of(client: Any, run: Any) -> str:
     """The root of the tree ``run`` is in: its ``mlflow.rootRunId``, else up its parents."""
     for _ in range(_MAX_DEPTH):
         tags = run.data.tags
-        if tags.get("mlflow.rootRunId"):
-            return str(tags["mlflow.rootRunId"])
-        parent = tags.get("mlflow.parentRunId")
+        if tags.get(ROOT_RUN_ID):
+            return str(tags[ROOT_RUN_ID])
+        parent = tags.get(PARENT_RUN_ID)
         if not parent:
             break
         try:
@@ -77,16 +84,16 @@ def resolve(client: Any, header: Header, experiment_named: bool) -> Anchor:
     if resumed:
         run = _get_run(client, resumed, "--mlflow-tree-resume")
         tags = run.data.tags
-        if tags.get("pytest.level") != "session" or not tags.get("pytest.session_uuid"):
+        if tags.get(LEVEL) != SESSION_LEVEL or not tags.get(SESSION_UUID):
             raise AnchorError(
                 f"--mlflow-tree-resume {resumed!r}: not a session run recorded by "
                 "pytest-mlflow-tree (no pytest.level=session tag)"
             )
         return Anchor(
             experiment_id=str(run.info.experiment_id),
-            parent_run_id=tags.get("mlflow.parentRunId"),
-            root_run_id=tags.get("mlflow.rootRunId"),
-            session_uuid=tags["pytest.session_uuid"],
+            parent_run_id=tags.get(PARENT_RUN_ID),
+            root_run_id=tags.get(ROOT_RUN_ID),
+            session_uuid=tags[SESSION_UUID],
             resumed_run_id=resumed,
         )
     parent = header.get("parent_run_id")

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pytest_mlflow_tree.model.limits import FULL_VALUES_ARTIFACT, Limits, fit, valid_text
-from pytest_mlflow_tree.model.names import REPLACED_RUN_ID, RESUMED_BY
+from pytest_mlflow_tree.model.names import (
+    LEVEL,
+    PARENT_RUN_ID,
+    REPLACED_RUN_ID,
+    RESUMED_BY,
+    ROOT_RUN_ID,
+    RUN_KEY,
+    SESSION_UUID,
+    TEST_LEVEL,
+)
 from pytest_mlflow_tree.model.records import (
     Header,
     OpenRecord,
@@ -73,14 +82,14 @@ class RunWriter:
         tags = {
             **self._header["common_tags"],
             **record.get("tags", {}),
-            "pytest.level": record["level"],
-            "pytest.session_uuid": self._header["session_uuid"],
-            "pytest.run_key": run_key(record["key"]),
+            LEVEL: record["level"],
+            SESSION_UUID: self._header["session_uuid"],
+            RUN_KEY: run_key(record["key"]),
         }
         if parent_id is not None and self.root_run_id is not None:
-            tags["mlflow.parentRunId"] = parent_id
-            tags["mlflow.rootRunId"] = self.root_run_id
-        if self.resumed_by is not None and record["level"] == "test":
+            tags[PARENT_RUN_ID] = parent_id
+            tags[ROOT_RUN_ID] = self.root_run_id
+        if self.resumed_by is not None and record["level"] == TEST_LEVEL:
             tags[RESUMED_BY] = self.resumed_by
         return tags
 
@@ -96,7 +105,7 @@ class RunWriter:
             # A repeated create_run may follow one whose answer was lost after the store made
             # the run: look for it first, so that a retry never makes a second run.
             if next(attempts) > 0:
-                found = self._find(fitted.tags["pytest.run_key"])
+                found = self._find(fitted.tags[RUN_KEY])
                 if found is not None:
                     return found
                 # Not there yet, or never: the server may still carry it out. The copy it
@@ -122,9 +131,7 @@ class RunWriter:
         uuid = self._header["session_uuid"]
         runs = self._client.search_runs(
             [self.experiment_id],
-            filter_string=(
-                f"tags.`pytest.session_uuid` = '{uuid}' and tags.`pytest.run_key` = '{key}'"
-            ),
+            filter_string=f"tags.`{SESSION_UUID}` = '{uuid}' and tags.`{RUN_KEY}` = '{key}'",
             max_results=1,
         )
         return runs[0] if runs else None

@@ -1,8 +1,8 @@
 """A database store that cannot be used is reported at once, not after MLflow's retries.
 
-MLflow creates its SQL store's engine with up to ten attempts and exponential pauses, about
-100 s in all, whatever the reason: a refused port, a wrong password or a file that is not a
-database. One connection made here first tells which, within the upload's own time bound.
+MLflow creates its SQL store's engine with repeated attempts and growing pauses, whatever the
+reason: a refused port, a wrong password or a file that is not a database. One connection made
+here first tells which, within the upload's own time bound.
 """
 
 from __future__ import annotations

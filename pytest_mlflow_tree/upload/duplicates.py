@@ -13,11 +13,14 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from pytest_mlflow_tree.model.names import (
+    PARENT_RUN_ID,
+    ROOT_RUN_ID,
+    RUN_KEY,
+    SESSION_UUID,
+    TERMINAL_STATUSES,
+)
 from pytest_mlflow_tree.model.searchpages import search_all
-
-PARENT_TAG = "mlflow.parentRunId"
-ROOT_TAG = "mlflow.rootRunId"
-_TERMINAL = frozenset({"FINISHED", "FAILED", "KILLED"})
 
 Call = Callable[..., Any]
 
@@ -27,7 +30,7 @@ def session_runs(client: Any, experiment_id: str, session_uuid: str, call: Call)
     found = search_all(
         client,
         [experiment_id],
-        f"tags.`pytest.session_uuid` = '{session_uuid}'",
+        f"tags.`{SESSION_UUID}` = '{session_uuid}'",
         # A session has at most a few hundred thousand runs.
         max_pages=10_000,
         call=call,
@@ -44,7 +47,7 @@ def _keeper(copies: list[Any], children: Counter[str]) -> Any:
         # The run id last: the same choice whichever upload makes it.
         return (
             children[run.info.run_id],
-            run.info.status in _TERMINAL,
+            run.info.status in TERMINAL_STATUSES,
             size,
             run.info.run_id,
         )
@@ -62,10 +65,10 @@ def resolve(client: Any, runs: list[Any], call: Call) -> list[Any]:
     """
     by_key: dict[str, list[Any]] = defaultdict(list)
     for run in runs:
-        by_key[run.data.tags.get("pytest.run_key", run.info.run_id)].append(run)
+        by_key[run.data.tags.get(RUN_KEY, run.info.run_id)].append(run)
     if all(len(copies) == 1 for copies in by_key.values()):
         return runs
-    children = Counter(run.data.tags.get(PARENT_TAG) for run in runs)
+    children = Counter(run.data.tags.get(PARENT_RUN_ID) for run in runs)
     kept: list[Any] = []
     # Each copy to delete, and the run kept in its place.
     replaced: dict[str, str] = {}
@@ -76,7 +79,7 @@ def resolve(client: Any, runs: list[Any], call: Call) -> list[Any]:
             if copy is not keeper:
                 replaced[copy.info.run_id] = keeper.info.run_id
     for run in kept:
-        for tag in (PARENT_TAG, ROOT_TAG):
+        for tag in (PARENT_RUN_ID, ROOT_RUN_ID):
             keeper_id = replaced.get(run.data.tags.get(tag, ""))
             if keeper_id is not None:
                 call(client.set_tag, run.info.run_id, tag, keeper_id)

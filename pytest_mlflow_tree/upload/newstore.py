@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 
 from pytest_mlflow_tree.model import quiet
+from pytest_mlflow_tree.model.sqlitepath import sqlite_uri
 
 
 def create(path: Path) -> None:
@@ -50,7 +51,7 @@ def _migrate(path: Path) -> None:
     # MLflow is imported: keep its migrations' log lines out of the replay's output.
     quiet.silence_loggers()
     # No pool: every connection is closed when disposed, before the file is linked into place.
-    engine = sqlalchemy.create_engine(f"sqlite:///{path}", poolclass=NullPool)
+    engine = sqlalchemy.create_engine(sqlite_uri(path), poolclass=NullPool)
     try:
         _initialize_tables(engine)  # type: ignore[no-untyped-call]
     finally:

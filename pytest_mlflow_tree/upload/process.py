@@ -48,9 +48,11 @@ _HEARTBEAT = 0.5
 DEFAULT_SERVER_WORKERS = 8
 
 # How often the last status is tried again while its directory is gone (a test deleted it;
-# pytest writes it again once the tests are over).
+# pytest writes it again once the tests are over), and for how long at most: pytest stops
+# waiting for the uploader before.
 _STATUS_RETRY = 0.05
-_STATUS_RETRIES = 12_000
+_STATUS_WAIT = 600.0
+_STATUS_RETRIES = round(_STATUS_WAIT / _STATUS_RETRY)
 
 # Seconds without an answer from the tracking store before the upload gives up (the journal
 # keeps the rest for replay): the default of --mlflow-tree-stall.
@@ -222,7 +224,7 @@ class Upload:
         compact = CompactFilter()
         uploader.apply_all(compact(builder.watch(started.with_killed_tests(records))))
         uploader.progress.applied += compact.dropped
-        # From what was just sent, not read back: that would add seconds per thousand tests.
+        # From what was just sent, not read back: that would cost time per test.
         session = builder.session(uploader.progress.experiment_id)
         _attach_reports(client, uri, session, uploader, limits)
         database = sqlitepath.sqlite_path(uri)
@@ -396,7 +398,7 @@ def _error_text(exc: Exception, log_traceback: bool) -> str:
 
 def _write_last(status: Status, path: Path, keep_waiting: Callable[[], bool]) -> None:
     """Write the final status, waiting for its directory while pytest runs: pytest reads it."""
-    for _ in range(_STATUS_RETRIES):  # bounded, and pytest stops waiting for us before
+    for _ in range(_STATUS_RETRIES):
         if status.write(path) or not keep_waiting():
             return
         time.sleep(_STATUS_RETRY)
@@ -452,8 +454,8 @@ def exit_now(code: int) -> None:
     """End the process without tearing down the interpreter.
 
     Everything is written by now: MLflow's calls are committed, the status file is written.
-    Tearing down MLflow's modules would take another half second or
-    more, which pytest waits for at the end of every session.
+    Tearing down MLflow's modules takes noticeable time, which pytest would wait for at the end
+    of every session.
     """
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):

@@ -18,17 +18,26 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pytest_mlflow_tree.model.names import SHARD_KEY
+from pytest_mlflow_tree.model.names import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    LEVEL,
+    PARENT_RUN_ID,
+    ROOT_LEVEL,
+    ROOT_RUN_ID,
+    SESSION_LEVEL,
+    SESSION_UUID,
+    SHARD_KEY,
+    TERMINAL_STATUSES,
+)
 from pytest_mlflow_tree.model.searchpages import search_all
 
-ROOT_LEVEL = "root"
-
 # How long a new candidate waits for the candidates of shards that started with it. Creating a
-# run takes milliseconds on SQLite and on a nearby server; this leaves room for slow ones.
+# run is quick on SQLite and on a nearby server; this leaves room for slow ones.
 SETTLE_SECONDS = 1.0
 
 _COUNTS = ("tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed", "test_duration")
-_TERMINAL = ("FINISHED", "FAILED", "KILLED")
 # Bounded: a shard key has at most a few hundred shards.
 _PAGES = 100
 
@@ -67,7 +76,7 @@ class Shard:
         return _search(
             self._client,
             self._experiment_id,
-            f"tags.`{SHARD_KEY}` = '{_quote(self.key)}' and tags.`pytest.level` = '{ROOT_LEVEL}'",
+            f"tags.`{SHARD_KEY}` = '{_quote(self.key)}' and tags.`{LEVEL}` = '{ROOT_LEVEL}'",
         )
 
     def join(self, tags: dict[str, str], name: str) -> str:
@@ -86,7 +95,7 @@ class Shard:
             self._client.create_run,
             self._experiment_id,
             start_time=int(time.time() * 1000),
-            tags={**tags, SHARD_KEY: self.key, "pytest.level": ROOT_LEVEL},
+            tags={**tags, SHARD_KEY: self.key, LEVEL: ROOT_LEVEL},
             run_name=name,
         )
         return str(run.info.run_id)
@@ -106,10 +115,10 @@ class Shard:
 
     def _abandon(self, loser: str, winner: str) -> None:
         """Move whatever joined the losing candidate under the winner, then delete it."""
-        for run in _search(self._client, self._experiment_id, f"tags.mlflow.rootRunId = '{loser}'"):
-            if run.data.tags.get("mlflow.parentRunId") == loser:
-                self._retry(self._client.set_tag, run.info.run_id, "mlflow.parentRunId", winner)
-            self._retry(self._client.set_tag, run.info.run_id, "mlflow.rootRunId", winner)
+        for run in _search(self._client, self._experiment_id, f"tags.{ROOT_RUN_ID} = '{loser}'"):
+            if run.data.tags.get(PARENT_RUN_ID) == loser:
+                self._retry(self._client.set_tag, run.info.run_id, PARENT_RUN_ID, winner)
+            self._retry(self._client.set_tag, run.info.run_id, ROOT_RUN_ID, winner)
         self._retry(self._client.delete_run, loser)
 
     def finish(self, session_uuid: str, session_run_id: str) -> None:
@@ -129,12 +138,12 @@ class Shard:
         self._aggregate(root)
 
     def _move(self, session_uuid: str, session_run_id: str, root: str) -> None:
-        self._retry(self._client.set_tag, session_run_id, "mlflow.parentRunId", root)
+        self._retry(self._client.set_tag, session_run_id, PARENT_RUN_ID, root)
         for run in _search(
-            self._client, self._experiment_id, f"tags.`pytest.session_uuid` = '{session_uuid}'"
+            self._client, self._experiment_id, f"tags.`{SESSION_UUID}` = '{session_uuid}'"
         ):
-            if run.data.tags.get("mlflow.rootRunId") != root:
-                self._retry(self._client.set_tag, run.info.run_id, "mlflow.rootRunId", root)
+            if run.data.tags.get(ROOT_RUN_ID) != root:
+                self._retry(self._client.set_tag, run.info.run_id, ROOT_RUN_ID, root)
 
     def _aggregate(self, root: str) -> None:
         from mlflow.entities import Metric
@@ -144,9 +153,9 @@ class Shard:
             for run in _search(
                 self._client,
                 self._experiment_id,
-                f"tags.`{SHARD_KEY}` = '{_quote(self.key)}' and tags.`pytest.level` = 'session'",
+                f"tags.`{SHARD_KEY}` = '{_quote(self.key)}' and tags.`{LEVEL}` = '{SESSION_LEVEL}'",
             )
-            if run.data.tags.get("mlflow.parentRunId") == root
+            if run.data.tags.get(PARENT_RUN_ID) == root
         ]
         if not sessions:
             return
@@ -162,16 +171,16 @@ class Shard:
         # Shards finishing together may log their totals in any order, from machines whose
         # clocks differ: the step (how many shards had finished) makes the most complete
         # totals the metric's latest value, which MLflow picks by step before time.
-        finished = sum(run.info.status in _TERMINAL for run in sessions)
+        finished = sum(run.info.status in TERMINAL_STATUSES for run in sessions)
         now = int(time.time() * 1000)
         metrics = [Metric(name, value, now, finished) for name, value in totals.items()]
         self._retry(self._client.log_batch, root, metrics=metrics)
-        if not statuses <= set(_TERMINAL):
+        if not statuses <= TERMINAL_STATUSES:
             return  # a shard still runs: it finishes the root when it is done
-        status = "FINISHED"
-        if "KILLED" in statuses:
-            status = "KILLED"
-        if "FAILED" in statuses:
-            status = "FAILED"
+        status = FINISHED
+        if KILLED in statuses:
+            status = KILLED
+        if FAILED in statuses:
+            status = FAILED
         end = max(run.info.end_time or 0 for run in sessions) or None
         self._retry(self._client.set_terminated, root, status, end_time=end)

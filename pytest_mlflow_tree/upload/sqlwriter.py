@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mlflow_tree.model.limits import FULL_VALUES_ARTIFACT, Limits
-from pytest_mlflow_tree.model.names import TERMINAL_STATUSES
+from pytest_mlflow_tree.model.names import RUN_KEY, RUN_NAME, RUNNING, TERMINAL_STATUSES, USER
 from pytest_mlflow_tree.model.records import Header, OpenRecord, RunData, RunRecord
 from pytest_mlflow_tree.model.retries import Patience
 from pytest_mlflow_tree.upload import logged_values
@@ -177,19 +177,19 @@ class BatchedSqlWriter(RunWriter):
         fitted = fit(self._limits, tags=self.tags(record, parent_id))
         start = int(record["start"])
         run_id = run_id_for(
-            self._id_space, self._header["session_uuid"], fitted.tags["pytest.run_key"], start
+            self._id_space, self._header["session_uuid"], fitted.tags[RUN_KEY], start
         )
         name = valid_text(record["name"], self._limits.run_name_length)
-        tags = {"mlflow.runName": name, **fitted.tags}
+        tags = {RUN_NAME: name, **fitted.tags}
         pending = self._pending(run_id)
         pending.row = {
             "run_uuid": run_id,
-            "name": tags["mlflow.runName"],
+            "name": tags[RUN_NAME],
             "source_type": "UNKNOWN",
             "source_name": "",
             "entry_point_name": "",
-            "user_id": tags.get("mlflow.user", "unknown")[:256],
-            "status": "RUNNING",
+            "user_id": tags.get(USER, "unknown")[:256],
+            "status": RUNNING,
             "start_time": record["start"],
             "end_time": None,
             "deleted_time": None,

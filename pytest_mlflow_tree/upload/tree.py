@@ -10,6 +10,7 @@ anything the uploader looks up the runs an earlier upload of the same session ma
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,7 +20,20 @@ from typing import Any, TypeVar
 
 from pytest_mlflow_tree.model import experiments
 from pytest_mlflow_tree.model.limits import Limits, fit, valid_text
-from pytest_mlflow_tree.model.names import RESUMED_BY, SHARD_KEY, TERMINAL_STATUSES
+from pytest_mlflow_tree.model.names import (
+    CI_JOB_ID,
+    CI_JOB_URL,
+    CI_PREFIX,
+    KILLED,
+    MODULE_LEVEL,
+    NOTE,
+    RESUMED_BY,
+    RUN_KEY,
+    SESSION_LEVEL,
+    SHARD_KEY,
+    SOURCE_PREFIX,
+    TERMINAL_STATUSES,
+)
 from pytest_mlflow_tree.model.records import (
     SESSION_KEY,
     CloseRecord,
@@ -36,6 +50,9 @@ from pytest_mlflow_tree.upload import anchor, duplicates, resume, shards
 from pytest_mlflow_tree.upload.client_writer import Known, RunWriter
 
 T = TypeVar("T")
+
+# How often the wait for lost create_run calls looks at the clock.
+_UNSURE_POLL = 0.5
 
 
 class TreeUploader:
@@ -148,7 +165,7 @@ class TreeUploader:
         # An earlier upload may have left a second copy of a run (a lost answer): keep one.
         known: dict[str, Known] = {}
         for run in duplicates.resolve(self._client, runs, call):
-            key = run.data.tags.get("pytest.run_key")
+            key = run.data.tags.get(RUN_KEY)
             if key:
                 known[key] = Known(
                     run_id=run.info.run_id,
@@ -165,11 +182,13 @@ class TreeUploader:
         A ``create_run`` whose answer was lost, and not found by the retry's look-up, may
         still be in the server's hands: wait for it (bounded by the stall bound) first.
         """
-        for _ in range(1000):  # bounded by the writer's deadline
-            left = self.writer.unsure_until - time.monotonic()
+        # Called when nothing creates runs any more: the deadline stands.
+        deadline = self.writer.unsure_until
+        for _ in range(math.ceil(max(0.0, deadline - time.monotonic()) / _UNSURE_POLL) + 1):
+            left = deadline - time.monotonic()
             if left <= 0:
                 break
-            time.sleep(min(left, 0.5))
+            time.sleep(min(left, _UNSURE_POLL))
         duplicates.remove(
             self._client,
             self.writer.experiment_id,
@@ -226,7 +245,7 @@ class TreeUploader:
     def finish(self) -> None:
         """Terminate runs the journal opened but never closed: the session was cut off."""
         for key, run_id in list(self._open.items()):
-            self.writer.terminate(run_id, "KILLED", self._last_time or None)
+            self.writer.terminate(run_id, KILLED, self._last_time or None)
             del self._open[key]
 
     def _open_run(self, record: OpenRecord) -> None:
@@ -259,7 +278,7 @@ class TreeUploader:
         self._run_ids[key] = run_id
         if self._on_run is not None:
             self._on_run(key, run_id)
-        if record["level"] == "session":
+        if record["level"] == SESSION_LEVEL:
             self.progress.session_run_id = run_id
             if self._shard is None:
                 self.writer.root_run_id = self.writer.root_run_id or run_id
@@ -267,16 +286,14 @@ class TreeUploader:
     def _join_shards(self, record: OpenRecord) -> str | None:
         """For a session with a shard key: the shared root run it goes under."""
         shard_key = record.get("tags", {}).get(SHARD_KEY)
-        if record["level"] != "session" or not shard_key or self._shard is not None:
+        if record["level"] != SESSION_LEVEL or not shard_key or self._shard is not None:
             return None
         self._shard = shards.Shard(self._client, self.writer.experiment_id, shard_key, retry_locked)
         # What all shards share: who ran them, from which source and CI pipeline.
         shared = {
             k: v
             for k, v in record.get("tags", {}).items()
-            if k.startswith(("mlflow.source.", "pytest.ci."))
-            and k != "pytest.ci.job_id"
-            and k != "pytest.ci.job_url"
+            if k.startswith((SOURCE_PREFIX, CI_PREFIX)) and k != CI_JOB_ID and k != CI_JOB_URL
         }
         tags = fit(self._limits, tags={**self._header["common_tags"], **shared}).tags
         root = self._shard.join(
@@ -306,21 +323,21 @@ class TreeUploader:
     def _recount(self, key: str, run_id: str, record: CloseRecord, data: RunData) -> str:
         """Counts and status of a resumed module or session from all its tests in the store."""
         self._drain()  # the re-run tests must be in the store before they are counted
-        level = "session" if key == SESSION_KEY else "module"
+        level = SESSION_LEVEL if key == SESSION_KEY else MODULE_LEVEL
         metrics, status, note = resume.recount(
             self._client,
             self.writer.experiment_id,
             run_id,
             level,
             self._header["session_uuid"],
-            "pytest session" if level == "session" else key,
+            "pytest session" if level == SESSION_LEVEL else key,
             record["end"],
         )
         data["metrics"] = metrics
-        data["tags"] = {**data.get("tags", {}), "mlflow.note.content": note}
+        data["tags"] = {**data.get("tags", {}), NOTE: note}
         # New values for metrics it has: log them all, not only what an interrupted upload missed.
         self.writer.forget(run_id)
-        return "KILLED" if record["status"] == "KILLED" else status
+        return KILLED if record["status"] == KILLED else status
 
     # -- concurrency ---------------------------------------------------------------------------
 

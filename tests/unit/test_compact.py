@@ -8,13 +8,14 @@ from typing import Any, cast
 import pytest
 
 from pytest_mlflow_tree.model.compact import (
-    LOGGED_ARTIFACTS_TAG,
     TABLE_ARTIFACT,
     CompactFilter,
     keeps_run,
     session_tags,
 )
 from pytest_mlflow_tree.model.records import Record, RunRecord
+
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
 
 
 def run(

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_mlflow_tree.upload.duplicates import PARENT_TAG, ROOT_TAG, remove, resolve
+from pytest_mlflow_tree.upload.duplicates import remove, resolve
 
 from .pages import PagingClient, run
+
+PARENT_TAG = "mlflow.parentRunId"
+ROOT_TAG = "mlflow.rootRunId"
 
 
 class Client(PagingClient):

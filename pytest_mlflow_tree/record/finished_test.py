@@ -12,6 +12,20 @@ from dataclasses import dataclass, field
 import pytest
 
 from pytest_mlflow_tree.model import outcome
+from pytest_mlflow_tree.model.names import (
+    FILE,
+    FLAKY,
+    KILLED,
+    LINE,
+    MARKERS,
+    NODEID,
+    OUTCOME,
+    SKIP_REASON,
+    SOURCE_NAME,
+    TEST_LEVEL,
+    WORKER,
+    XFAIL_REASON,
+)
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, RunRecord, module_of
 from pytest_mlflow_tree.record import iteminfo, logged, reruns, subtests
 from pytest_mlflow_tree.record.failures import crash_message, phases_text
@@ -84,13 +98,13 @@ def finished_test(
     metrics = _metrics(reports, test.subtests, attempts)
     record: RunRecord = {
         "kind": "run",
-        "level": "test",
+        "level": TEST_LEVEL,
         "key": key,
         "parent": module_of(nodeid),
         "name": _name(test, key != nodeid),
         "start": ms(start),
         "end": ms(end),
-        "status": "KILLED" if killed else decided.status,
+        "status": KILLED if killed else decided.status,
         "tags": _tags(nodeid, test, decided, killed, bool(attempts)),
         "params": test.info["params"] if test.info else {},
         "metrics": metrics,
@@ -141,23 +155,23 @@ def _tags(
 ) -> dict[str, str]:
     path, line, _domain = test.reports[0].location
     tags = {
-        "pytest.nodeid": nodeid,
-        "pytest.outcome": "killed" if killed else decided.outcome,
-        "pytest.file": path,
-        "mlflow.source.name": module_of(nodeid),
+        NODEID: nodeid,
+        OUTCOME: "killed" if killed else decided.outcome,
+        FILE: path,
+        SOURCE_NAME: module_of(nodeid),
     }
     if line is not None:
-        tags["pytest.line"] = str(line + 1)
+        tags[LINE] = str(line + 1)
     if test.info and test.info["markers"]:
-        tags["pytest.markers"] = ",".join(test.info["markers"])
+        tags[MARKERS] = ",".join(test.info["markers"])
     if decided.skip_reason is not None:
-        tags["pytest.skip_reason"] = decided.skip_reason
+        tags[SKIP_REASON] = decided.skip_reason
     if decided.xfail_reason is not None:
-        tags["pytest.xfail_reason"] = decided.xfail_reason
+        tags[XFAIL_REASON] = decided.xfail_reason
     if worker := worker_of(test.reports[-1]):
-        tags["pytest.worker"] = worker
+        tags[WORKER] = worker
     if retried and decided.outcome not in outcome.BAD_OUTCOMES:
-        tags["pytest.flaky"] = "true"
+        tags[FLAKY] = "true"
     return tags
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT
 from pytest_mlflow_tree.record import iteminfo
-from pytest_mlflow_tree.record.test_record import OpenTest, Recording, finished_test
+from pytest_mlflow_tree.record.finished_test import OpenTest, Recording, finished_test
 
 NODEID = "tests/test_a.py::test_one"
 MODULE = "tests/test_a.py"
