@@ -202,7 +202,7 @@ class Bench:
             log("   starting PostgreSQL and mlflow server on 127.0.0.1 ...")
             workdir = self.work / "server"
             self._server = self._stack.enter_context(
-                servers.tracking_server(workdir, warm=False, proxied=True)
+                servers.tracking_server(workdir, warm=False, proxied=True, jobs=True)
             )
             # The server's CPU is ours, not other load.
             self.machine.servers = list(self._server.pids)

@@ -303,8 +303,13 @@ def mlflow_server(
     startup_timeout: float = 180.0,
     extra_args: tuple[str, ...] = (),
     proxied: bool = False,
+    jobs: bool = False,
 ) -> Iterator[TrackingServer]:
-    """``mlflow server`` with default settings (plus ``extra_args``) on 127.0.0.1."""
+    """``mlflow server`` with default settings (plus ``extra_args``) on 127.0.0.1.
+
+    ``jobs=False`` turns off MLflow 3's job execution, which starts several job consumer
+    processes beside the server that import MLflow each: the tests use no MLflow jobs.
+    """
     # The server runs in this interpreter's environment: check its driver here, not in a log.
     if backend_store_uri.startswith("postgresql") and importlib.util.find_spec("psycopg2") is None:
         raise ServerError("the PostgreSQL backend needs psycopg2: pip install psycopg2-binary")
@@ -332,7 +337,7 @@ def mlflow_server(
         process = subprocess.Popen(
             command,
             cwd=workdir,
-            env=clean_env(),
+            env=clean_env({} if jobs else {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}),
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -398,7 +403,11 @@ def warm_up(url: str) -> None:
 
 @contextlib.contextmanager
 def tracking_server(
-    workdir: Path, warm: bool = True, proxied: bool = False, database: Database | None = None
+    workdir: Path,
+    warm: bool = True,
+    proxied: bool = False,
+    database: Database | None = None,
+    jobs: bool = False,
 ) -> Iterator[TrackingServer]:
     """PostgreSQL plus ``mlflow server`` on it, both on 127.0.0.1, both gone on exit.
 
@@ -409,7 +418,9 @@ def tracking_server(
     with contextlib.ExitStack() as stack:
         if database is None:
             database = stack.enter_context(postgres())
-        server = stack.enter_context(mlflow_server(database.uri, workdir, proxied=proxied))
+        server = stack.enter_context(
+            mlflow_server(database.uri, workdir, proxied=proxied, jobs=jobs)
+        )
         if warm:
             warm_up(server.url)
         yield dataclasses.replace(server, pids=(*server.pids, database.pid))
