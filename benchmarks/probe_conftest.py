@@ -23,7 +23,9 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,35 +44,23 @@ def _gc_timer(phase: str, _info: dict[str, int]) -> None:
 gc.callbacks.append(_gc_timer)
 
 
-def _phase(before: float) -> None:
-    _gc["in_phases"] += _gc["total"] - before
+def _timed_phase() -> Any:
+    """A wrapper of one test phase hook that adds the collections inside it to ``in_phases``."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def phase(item: pytest.Item) -> Generator[None, object, object]:
+        before = _gc["total"]
+        try:
+            return (yield)
+        finally:
+            _gc["in_phases"] += _gc["total"] - before
+
+    return phase
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> object:
-    before = _gc["total"]
-    try:
-        return (yield)
-    finally:
-        _phase(before)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_call(item: pytest.Item) -> object:
-    before = _gc["total"]
-    try:
-        return (yield)
-    finally:
-        _phase(before)
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
-    before = _gc["total"]
-    try:
-        return (yield)
-    finally:
-        _phase(before)
+pytest_runtest_setup = _timed_phase()
+pytest_runtest_call = _timed_phase()
+pytest_runtest_teardown = _timed_phase()
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
