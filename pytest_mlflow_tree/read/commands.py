@@ -15,6 +15,7 @@ from typing import Any
 
 from pytest_mlflow_tree.model import quiet, sqlitepath, stores
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.model.settings_table import EXPERIMENT, TRACKING_URI, Setting
 from pytest_mlflow_tree.read import project_ini
 
 COMMANDS = ("show", "diff", "flaky")
@@ -133,21 +134,28 @@ def _fail(message: str, code: int = NOT_FOUND) -> int:
 def _where(args: argparse.Namespace) -> tuple[str, str]:
     """The tracking URI and where it came from, as ``pytest --mlflow-tree`` would choose it.
 
-    Fills in ``args.experiment`` the same way when it was not given.
+    Fills in ``args.experiment`` the same way when it was not given. The environment variables
+    and ini keys are the plugin's own, from its table of settings.
     """
     project = project_ini.find(Path.cwd())
-    ini = f"{project.path.name}'s {project_ini.URI_KEY}" if project.path else ""
+    uri_env, uri_ini = _names(TRACKING_URI)
+    experiment_env, experiment_ini = _names(EXPERIMENT)
     candidates = (
         (args.tracking_uri, "--tracking-uri"),
-        (os.environ.get("MLFLOW_TRACKING_URI"), "$MLFLOW_TRACKING_URI"),
-        (project.get(project_ini.URI_KEY), ini),
+        (os.environ.get(uri_env), f"${uri_env}"),
+        (project.get(uri_ini), f"{project.path.name}'s {uri_ini}" if project.path else ""),
     )
     if args.experiment is None:
-        args.experiment = os.environ.get("MLFLOW_EXPERIMENT_NAME") or project.get(
-            project_ini.EXPERIMENT_KEY
-        )
+        args.experiment = os.environ.get(experiment_env) or project.get(experiment_ini)
     given = [(value, source) for value, source in candidates if value]
     return given[0] if given else (DEFAULT_TRACKING_URI, "the default")
+
+
+def _names(setting: Setting) -> tuple[str, str]:
+    # The tracking URI and the experiment have both in the table.
+    assert setting.env is not None, setting.name
+    assert setting.ini is not None, setting.name
+    return setting.env, setting.ini
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,9 +22,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - pytest itself depends on tomli before Python 3.11
     import tomli as tomllib
 
-URI_KEY = "mlflow_tree_tracking_uri"
-EXPERIMENT_KEY = "mlflow_tree_experiment"
-
 Reader = Callable[[Path], "dict[str, str] | None"]
 
 
