@@ -229,15 +229,17 @@ class TreeReporter:
         # Only waits: the uploader decides itself whether the store is gone (--mlflow-tree-stall).
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(_POLL)
-            if progress.due(time.monotonic()):
+            now = time.monotonic()
+            if progress.due(now):
                 status = Status.read(self._status_path)
-                progress.show(status.applied if status else 0, time.monotonic())
+                progress.show(status.applied if status else 0, now)
         self.waited = time.monotonic() - started
-        if process.poll() is None:
+        timed_out = process.poll() is None
+        if timed_out:
             self._stop_uploader()
-            if self.problem is None:
-                self.problem = self._timed_out(Status.read(self._status_path))
         self.status = Status.read(self._status_path)
+        if timed_out and self.problem is None:
+            self.problem = self._timed_out(self.status)
         if self.problem is None:
             code = process.returncode
             if code is not None and code < 0:
