@@ -8,6 +8,7 @@ a bad value.
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,37 @@ def test_switches_come_from_the_command_line_or_the_ini_file(pytester: pytest.Py
     assert settings(pytester, ini=off) == settings(pytester)
 
 
+def test_numbers_in_the_ini_file_are_numbers_and_zero_is_a_value(
+    pytester: pytest.Pytester,
+) -> None:
+    ini = "mlflow_tree_upload_wait = 0\nmlflow_tree_give_up_after = 2.5\n"
+    assert seconds(settings(pytester, ini=ini)) == (0, 2.5, 1)
+    config = pytester.parseconfig(str(pytester.path))
+    # pytest reads numbers itself where it can (8.4 and later); before, the plugin does.
+    expected: object = 0.0 if pytest.version_tuple >= (8, 4) else "0"
+    assert config.getini("mlflow_tree_upload_wait") == expected
+
+
+@pytest.mark.skipif(pytest.version_tuple < (9,), reason="pytest 9 reads [tool.pytest] as TOML")
+def test_toml_numbers_and_booleans_in_tool_pytest(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest]
+        mlflow_tree_upload_wait = 600
+        mlflow_tree_give_up_after = 2.5
+        mlflow_tree_compact_slow = 0
+        mlflow_tree_keep_journal = true
+        mlflow_tree_journal_only = true
+        """
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolved = resolve(pytester.parseconfig(str(pytester.path)))
+    assert seconds(resolved) == (600, 2.5, 0)
+    assert resolved.keep_journal
+    assert not resolved.upload
+
+
 def test_parent_resume_and_shard_key(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -296,6 +328,28 @@ def test_a_bad_value_is_a_usage_error_naming_its_source(
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("ini", "expected"),
+    [
+        ("mlflow_tree_upload_wait = abc", "not a number of seconds >= 0"),
+        ("mlflow_tree_give_up_after = nan", "not a number of seconds >= 0"),
+        ("mlflow_tree_compact_slow = -1", "not a number of seconds >= 0"),
+        ("mlflow_tree_keep_journal = maybe", "not true or false"),
+        ("mlflow_tree = 2", "not true or false"),
+    ],
+)
+def test_a_bad_typed_ini_value_is_a_usage_error_naming_its_key(
+    ini: str, expected: str, pytester: pytest.Pytester
+) -> None:
+    # pytest reads the value itself where it can, and its own message names no key.
+    key = ini.partition(" ")[0]
+    with pytest.raises(pytest.UsageError) as raised:
+        settings(pytester, ini=ini + "\n")
+    message = str(raised.value)
+    assert message.startswith(f"{key} (ini): "), message
+    assert expected in message
+
+
 def test_a_bad_variable_is_a_usage_error_naming_it(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -373,20 +427,26 @@ def test_the_resolved_store_experiment_run_name_and_tags_are_the_ones_recorded_i
         assert not (directory / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "ini", "shown"),
+    [
+        (("--mlflow-tree-give-up-after", "nan"), "", "*--mlflow-tree-give-up-after*nan*seconds*"),
+        ((), "mlflow_tree_upload_wait = soon", "*mlflow_tree_upload_wait (ini)*seconds*"),
+        ((), "mlflow_tree_strict = maybe", "*mlflow_tree_strict (ini)*true or false*"),
+    ],
+    ids=["option", "ini number", "ini switch"],
+)
 def test_pytest_reports_a_bad_value_as_one_usage_error_and_records_nothing(
-    pytester: pytest.Pytester, store: Store
+    args: tuple[str, ...], ini: str, shown: str, pytester: pytest.Pytester, store: Store
 ) -> None:
     pytester.makepyfile(test_two=SUITE)
-    result = pytester.runpytest(
-        "--mlflow-tree",
-        f"--mlflow-tree-tracking-uri={store.uri}",
-        "--mlflow-tree-give-up-after",
-        "nan",
-    )
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    result = pytester.runpytest("--mlflow-tree", f"--mlflow-tree-tracking-uri={store.uri}", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
     assert len(errors) == 1, result.stderr.str()
-    result.stderr.fnmatch_lines(["*--mlflow-tree-give-up-after*nan*seconds*"])
+    result.stderr.fnmatch_lines([shown])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert "Traceback" not in result.stderr.str()
     assert not (pytester.path / ".pytest_cache" / "d" / "mlflow-tree").exists()
     assert experiments(store) == []

@@ -24,7 +24,7 @@ from pytest_mlflow_tree.model.settings_table import (
     DEFAULT_UPLOAD_WAIT_SECONDS,
     Setting,
 )
-from pytest_mlflow_tree.record.options import is_enabled
+from pytest_mlflow_tree.record.options import ini_value, is_enabled
 
 
 def _bad(source: str, message: str) -> pytest.UsageError:
@@ -86,17 +86,24 @@ def _given(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
         if value:
             return value, setting.env
     if setting.ini is not None:
-        value = config.getini(setting.ini)
-        if value:
-            return str(value), f"{setting.ini} (ini)"
+        value = ini_value(config, setting)
+        if value is not None:
+            return _text(value), f"{setting.ini} (ini)"
     return None, "default"
+
+
+def _text(value: object) -> str:
+    """An ini value as its text: a whole number pytest read as a float shows as written."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _switch(config: pytest.Config, setting: Setting) -> bool:
     """A flag turns a switch on; without it, the ini file may."""
     if getattr(config.option, setting.dest):
         return True
-    return setting.ini is not None and bool(config.getini(setting.ini))
+    return setting.ini is not None and bool(ini_value(config, setting))
 
 
 def _seconds(config: pytest.Config, setting: Setting) -> float:
