@@ -68,7 +68,9 @@ def history_path(experiment_id: str, nodeid: str) -> str:
         "orderByAsc": "false",
         "compareRunsMode": "CHART",
     }
-    return f"#/experiments/{experiment_id}/runs?{urlencode(query, quote_via=quote)}"
+    # A node id may hold lone surrogates, which have no UTF-8 form.
+    encoded = urlencode(query, quote_via=quote, errors="replace")
+    return f"#/experiments/{experiment_id}/runs?{encoded}"
 
 
 def ui_hint(tracking_uri: str, shown_uri: str) -> str:

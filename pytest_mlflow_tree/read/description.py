@@ -32,13 +32,17 @@ def links_markdown(experiment_id: str, session_uuid: str, failing: bool) -> str:
     return text
 
 
-def history_note(experiment_id: str, nodeid: str) -> str:
-    """A test run's description: a link to the same test in every session of the experiment."""
+def history_note(experiment_id: str, nodeid: str, length: int) -> str | None:
+    """A test run's description: a link to the same test in every session of the experiment.
+
+    None when it is longer than ``length``: a link cut to fit a tag leads nowhere.
+    """
     history = links.history_path(experiment_id, nodeid)
-    return (
+    text = (
         f"[This test in every session]({history}): its runs, newest first, with their "
         "outcomes (the *pytest.outcome* tag) and metrics as charts."
     )
+    return text if len(text) <= length else None
 
 
 def failure_targets(experiment_id: str, tests: Iterable[Test]) -> Callable[[str], str | None]:

@@ -377,13 +377,17 @@ class TreeUploader:
     def _with_history(self, record: RunRecord) -> RunRecord:
         """The test's record with a description linking to the test in every session.
 
-        Not on a run the test made itself (``mlflow_live_run``): its description is the test's.
+        Not on a run the test made itself (``mlflow_live_run``): its description is the test's;
+        nor for a node id too long for the link to fit a tag: a cut link leads nowhere.
         """
         tags = record.get("tags", {})
         nodeid = tags.get(NODEID)
         if not nodeid or NOTE in tags or record.get("live_run_id"):
             return record
-        note = description.history_note(self.writer.experiment_id, nodeid)
+        length = self._limits.tag_value_length
+        note = description.history_note(self.writer.experiment_id, nodeid, length)
+        if note is None:
+            return record
         return {**record, "tags": {**tags, NOTE: note}}
 
     def _upload_test(self, record: RunRecord, parent_id: str, known: Known | None) -> None:

@@ -110,7 +110,7 @@ def test_the_history_link_opens_charts_of_the_test_newest_first_unnested() -> No
         "orderByAsc": "false",
         "compareRunsMode": "CHART",
     }
-    assert f"]({path})" in description.history_note("3", "t.py::test_a[it's]")
+    assert f"]({path})" in (description.history_note("3", "t.py::test_a[it's]", 8000) or "")
 
 
 @pytest.mark.parametrize(
@@ -125,3 +125,15 @@ def test_the_history_link_opens_charts_of_the_test_newest_first_unnested() -> No
 )
 def test_module_run_names_put_the_file_first(path: str, name: str) -> None:
     assert module_run_name(path) == name
+
+
+def test_a_history_link_survives_a_node_id_without_a_utf8_form() -> None:
+    assert links.history_path("1", "t.py::test_a[\udc80]").startswith("#/experiments/1/runs?")
+
+
+def test_no_history_link_for_a_node_id_too_long_for_a_tag() -> None:
+    nodeid = "t.py::test_a[" + "x" * 200 + "]"
+    note = description.history_note("1", nodeid, 8000)
+    assert note is not None
+    assert description.history_note("1", nodeid, len(note)) == note
+    assert description.history_note("1", nodeid, len(note) - 1) is None
