@@ -110,10 +110,12 @@ def test_a_session_larger_than_a_page_in_the_mlflow_ui(ui: tuple[str, Any]) -> N
         assert "test_a[i=0]" not in shown
 
         # The session run's page (pytest's link): its description links to the runs table
-        # showing this session alone, oldest first; the links open a new tab.
+        # showing this session alone, oldest first; the links open a new tab. They follow the
+        # failures, in the part the UI folds away until *Show more*.
         page.goto(f"{url}/#/experiments/{experiment}/runs/{session.info.run_id}")
         link = page.get_by_role("link", name="this session's runs")
         link.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Expand description").click()
         assert link.get_attribute("href") == links.session_runs_path(experiment, uuid)
         with page.context.expect_page() as opened:
             link.click()
