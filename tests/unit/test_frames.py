@@ -69,7 +69,9 @@ def test_times_read_as_aware_utc_datetimes_and_the_milliseconds_stay() -> None:
 
 
 def test_a_row_has_the_tags_that_describe_the_test_and_not_the_bookkeeping() -> None:
-    test = case("t.py::a", **{DURATION: 0.5, CALL_DURATION: 0.4, "accuracy": 0.93})
+    test = case("t.py::a", accuracy=0.93)
+    test.metrics.update({DURATION: 0.5, CALL_DURATION: 0.4})
+    test.duration = 0.5
     test.params = {"depth": "3"}
     test.tags = {
         "accuracy.verdict": "pass",
