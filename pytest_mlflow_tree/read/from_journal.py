@@ -135,6 +135,7 @@ class SessionBuilder:
             target = self._session
             if target is not None:
                 target.end_ms = record["end"]
+                target.params.update(record.get("params", {}))
         else:
             target = self._modules.get(record["key"])
         if target is None:

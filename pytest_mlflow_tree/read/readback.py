@@ -4,7 +4,7 @@ Built on ``MlflowClient.search_runs`` with pagination, so a session of any size 
 pages of ``PAGE_SIZE`` runs. Sessions recorded in compact mode (most tests only in a table
 artifact per module) read back the same way: table rows become tests without a run id.
 
-    from pytest_mlflow_tree.readback import Reader
+    from pytest_mlflow_tree.read import Reader
 
     reader = Reader("sqlite:///mlflow.db")
     session = reader.last_session("my-project")

@@ -19,7 +19,7 @@ from pytest_mlflow_tree.model.names import (
     SESSION_UUID,
     SKIP_REASON,
 )
-from pytest_mlflow_tree.read.readback import (
+from pytest_mlflow_tree.read import (
     Module,
     Session,
     Test,
