@@ -10,18 +10,17 @@ from conftest import Record, Store
 from pytest_mlflow_tree.read import Reader
 
 CONFTEST = """
-    import os
-
     import pytest
 
     @pytest.fixture(scope="session", autouse=True)
-    def model_under_test(mlflow_session):
+    def model_under_test(mlflow_session, request):
         mlflow_session.log_param("model_version", "v3")
         mlflow_session.log_params({"dataset": "breast-cancer"})
         mlflow_session.set_tag("dataset_sha", "abc123")
         mlflow_session.log_metric("dataset_rows", 20000)
         mlflow_session.log_text("trained on breast-cancer", "model/card.md")
-        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        # Not $PYTEST_XDIST_WORKER: an in-process run may be on a worker of the outer session.
+        worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
         mlflow_session.log_text(f"ran on {worker}", f"workers/{worker}.txt")
         yield "v3"
         # After the last test: finalizers log too.
