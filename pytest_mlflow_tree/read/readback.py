@@ -160,6 +160,17 @@ class Test:
         ``check`` verdicts), its user properties, markers, skip and xfail reasons, reruns."""
         return {k: v for k, v in self.tags.items() if is_analysis_tag(k)}
 
+    def value(self, column: str) -> Any:
+        """The test's value in ``column`` of ``Session.to_frame()`` (None: it has none)."""
+        kind, _, key = column.partition(".")
+        if kind == "params" and key:
+            return self.params.get(key)
+        if kind == "metrics" and key:
+            return None if key in DURATION_METRICS else self.metrics.get(key)
+        if kind == "tags" and key:
+            return self.tags.get(key) if is_analysis_tag(key) else None
+        return self.row().get(column)
+
     def row(self) -> dict[str, Any]:
         """The test as one row of ``Session.to_frame()``."""
         row: dict[str, Any] = {
@@ -296,7 +307,7 @@ def history_rows(sessions: Iterable[Session], value: str = "outcome") -> list[di
     for session in ordered:
         for test in session.tests:
             row = by_test.setdefault(test.nodeid, {"nodeid": test.nodeid})
-            row[session.run_id] = test.row().get(value)
+            row[session.run_id] = test.value(value)
     return [
         {"nodeid": nodeid, **{s.run_id: row.get(s.run_id) for s in ordered}}
         for nodeid, row in by_test.items()

@@ -162,3 +162,14 @@ def test_without_pandas_the_frame_says_what_to_use_instead(
     with pytest.raises(ImportError, match=r"pip install pandas.*Session\.rows\(\)"):
         whole.to_frame()
     assert [row["nodeid"] for row in whole.rows()] == ["t.py::a"]
+
+
+def test_a_tests_value_is_its_column_in_the_frame() -> None:
+    test = case("t.py::a", accuracy=0.9)
+    test.metrics[DURATION] = 0.5
+    test.duration = 0.5
+    test.params = {"depth": "3"}
+    test.tags = {"accuracy.verdict": "pass", RUN_KEY: "abc"}
+    row = test.row()
+    for column in [*row, "metrics.duration", f"tags.{RUN_KEY}", "params.none", "nothing"]:
+        assert test.value(column) == row.get(column), column
