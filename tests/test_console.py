@@ -113,7 +113,7 @@ def a_session_recorded_into_a_server_that_is_down(
 ) -> None:
     args = ["--mlflow-tree", f"--mlflow-tree-tracking-uri={DOWN}"]
     if wait != "default":
-        args.append(f"--mlflow-tree-wait={wait}")
+        args.append(f"--mlflow-tree-upload-wait={wait}")
     # Bounded: the default wait of 300 s, or MLflow's own minutes of retries, would end it.
     result = project.runpytest_subprocess(*args, timeout=240)
 
