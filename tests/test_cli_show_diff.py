@@ -164,8 +164,9 @@ def test_diff_reports_every_kind_of_change_and_exits_1_on_new_failures(
     assert sections["removed"] == ["tests/test_speed.py::test_removed  passed"]
     slower = sections["slower (1.5x, at least 0.2s apart)"]
     assert len(slower) == 1
+    # How long a sleep of 0 and of 0.5 s took is the machine's business, not a bound.
     assert re.fullmatch(
-        r"tests/test_speed.py::test_slow  0\.0\ds -> 0\.5\ds \(\d+\.\dx\)", slower[0]
+        r"tests/test_speed.py::test_slow  \d+\.\d\ds -> \d+\.\d\ds \(\d+\.\dx\)", slower[0]
     )
     assert sections["metric changes"] == ["tests/test_data.py::test_load  rows: 1000 -> 998"]
     assert "faster" not in " ".join(sections)
