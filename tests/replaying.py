@@ -18,7 +18,7 @@ from pytest_mlflow_tree import cli
 from pytest_mlflow_tree.model import quiet
 
 if TYPE_CHECKING:
-    from conftest import Store
+    from conftest import Store, Tree
 
 _LOGGERS = ("mlflow", "alembic", "sqlalchemy", "urllib3")
 # How often ``wait_until`` looks again.
@@ -46,6 +46,24 @@ def journal_only(pytester: pytest.Pytester, store: Store) -> tuple[pytest.RunRes
     )
     (journal,) = journals.glob("*.jsonl")
     return result, journal
+
+
+def recorded_by_replay(
+    pytester: pytest.Pytester, store: Store, *args: str
+) -> tuple[pytest.RunResult, Tree]:
+    """Record ``pytester``'s suite into ``store`` through its journal, replayed in this process.
+
+    Live upload and replay are one code path: tests of what reads a recorded session need not
+    start an uploader process (and import MLflow in it) for each session they record.
+    """
+    journals = pytester.path / f"journals-{len(list(pytester.path.glob('journals-*')))}"
+    result = pytester.runpytest(
+        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}", *args
+    )
+    (journal,) = journals.glob("*.jsonl")
+    code, _, err = replay(str(journal))
+    assert code == 0, err
+    return result, store.tree()
 
 
 @contextlib.contextmanager

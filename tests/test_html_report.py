@@ -10,7 +10,8 @@ from typing import Any
 
 import browser
 import pytest
-from conftest import Record, Store, Tree, missing_service
+from conftest import Store, Tree, missing_service
+from recorded import record_suite
 
 from pytest_mlflow_tree.model import links
 from pytest_mlflow_tree.read import html_report, readback
@@ -57,20 +58,16 @@ SUITE = {
 }
 
 
-@pytest.fixture
-def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(**{path.removesuffix(".py"): body for path, body in SUITE.items()})
-    return pytester
-
-
-@pytest.fixture
-def report(suite: pytest.Pytester, record: Record, tmp_path: Path) -> tuple[Path, Tree]:
-    """The suite recorded; its session's report downloaded to a file."""
-    result, tree = record()
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory, migrated_db: Path) -> tuple[Path, Tree, Store]:
+    """The suite recorded once for this module; its session's report downloaded to a file."""
+    directory = tmp_path_factory.mktemp("report")
+    result, store = record_suite(directory, migrated_db, SUITE)
     result.assert_outcomes(passed=8, failed=1, skipped=1)
-    path = tmp_path / REPORT
+    tree = store.tree()
+    path = directory / REPORT
     path.write_text(tree.artifact(tree.session, REPORT), encoding="utf-8")
-    return path, tree
+    return path, tree, store
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +79,11 @@ def chromium() -> Iterator[Any]:
         yield instance
 
 
-def test_one_recordings_report_and_description(report: tuple[Path, Tree], store: Store) -> None:
-    the_report_is_one_self_contained_file_linking_every_run(report)
-    the_report_shows_what_reading_the_session_back_shows(report, store)
-    the_session_description_links_to_the_session_in_the_runs_table(report)
+def test_one_recordings_report_and_description(report: tuple[Path, Tree, Store]) -> None:
+    path, tree, store = report
+    the_report_is_one_self_contained_file_linking_every_run((path, tree))
+    the_report_shows_what_reading_the_session_back_shows((path, tree), store)
+    the_session_description_links_to_the_session_in_the_runs_table((path, tree))
 
 
 def the_report_is_one_self_contained_file_linking_every_run(report: tuple[Path, Tree]) -> None:
@@ -126,8 +124,10 @@ def the_session_description_links_to_the_session_in_the_runs_table(
     assert "attributes.status%20%21%3D%20%27FINISHED%27" in failing
 
 
-def test_the_report_in_a_browser(report: tuple[Path, Tree], chromium: Any, tmp_path: Path) -> None:
-    path, tree = report
+def test_the_report_in_a_browser(
+    report: tuple[Path, Tree, Store], chromium: Any, tmp_path: Path
+) -> None:
+    path, tree, _ = report
     page = chromium.new_page(viewport={"width": 1100, "height": 900})
     page.goto(path.as_uri())
 

@@ -1,176 +1,24 @@
 """Masking secrets rewrites values only: never a record's keys, structure or its own fields.
 
-Unit tests of the masking rules, then sessions recorded into a real SQLite store with secrets
-that are common words, numbers, key names and parts of test ids, read back as a user would.
+Sessions recorded into a real SQLite store with secrets that are common words, numbers, key
+names and parts of test ids, read back as a user would. The rules themselves (which names and
+values are secrets, how text and records are masked) are unit tests in ``unit/test_redact.py``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from conftest import Record, Store
 from replaying import command, replay
 
 from pytest_mlflow_tree.model import journal, redact
-from pytest_mlflow_tree.model.records import Record as JournalRecord
 from pytest_mlflow_tree.record import ci
 
-STRONG = "canary-7Hx2kQ9w"
 MASK = redact.MASK
-
-
-def masker(environ: dict[str, str], args: tuple[str, ...] = (), uri: str = "") -> redact.Masker:
-    return redact.Masker.collect(environ, args, uri)
-
-
-# -- the rules -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "value", ["pytest", "session", "mlflow", "483920", "postgres", "password", "Password"]
-)
-def test_short_values_plain_words_and_numbers_are_too_weak_to_mask(value: str) -> None:
-    assert redact.is_weak(value)
-
-
-@pytest.mark.parametrize(
-    "value", [STRONG, "hunter2hunter2", "s3cr3t-pw", "12345678901234567", "xoxb-1234-abcd"]
-)
-def test_longer_values_that_are_not_a_plain_word_or_number_are_masked(value: str) -> None:
-    assert not redact.is_weak(value)
-    assert masker({"DB_PASSWORD": value}).text(f"x{value}y") == "x***y"
-
-
-def test_an_authors_name_is_no_secret() -> None:
-    assert not redact.is_secret_name("GIT_AUTHOR_NAME")
-    assert redact.is_secret_name("HTTP_AUTHORIZATION")
-    assert redact.is_secret_name("AUTH_TYPE")
-
-
-def test_a_weak_secret_is_named_once_never_shown_and_switches_are_not_secrets() -> None:
-    found = masker(
-        {
-            "POSTGRES_PASSWORD": "pytest",
-            "AUTH_TYPE": "session",
-            "USE_AUTH": "true",
-            "API_TOKEN": STRONG,
-            "HOME": "/home/user",
-        },
-        args=("--password", "mlflow", "--api-key=" + STRONG + "2", "-k", "auth"),
-        uri="postgresql://user:short@db/mlflow",
-    )
-    assert found.weak == (
-        "POSTGRES_PASSWORD",
-        "AUTH_TYPE",
-        "--password",
-        "the tracking URI's password",
-    )
-    assert found.values == (STRONG + "2", STRONG, "user:short")
-    assert found.text("user:short mlflow pytest") == "*** mlflow pytest"
-
-
-def test_secret_options_are_read_in_every_spelling_and_masked_in_the_command() -> None:
-    args = (
-        "pytest",
-        "--token",
-        "tok-1234abcd",
-        "--api-key=key-1234abcd",
-        "-o",
-        "db_password=pw-1234abcd",
-        "tests/test_auth.py::test_login[a=b]",
-        "--mlflow-tree-shard-key=nightly-42x",
-    )
-    assert redact.command_line(args) == [
-        "pytest",
-        "--token",
-        "***",
-        "--api-key=***",
-        "-o",
-        "db_password=***",
-        "tests/test_auth.py::test_login[a=b]",
-        "--mlflow-tree-shard-key=nightly-42x",
-    ]
-    assert masker({}, args).values == ("key-1234abcd", "tok-1234abcd", "pw-1234abcd")
-
-
-def test_the_argument_after_a_secret_looking_flag_is_no_secret() -> None:
-    args = ("--skip-auth", "tests/integration", "--token", "tok-1234abcd")
-    found = redact.Masker.collect({}, args, takes_value=lambda option: option == "--token")
-    assert found.values == ("tok-1234abcd",)
-    assert found.text("tests/integration/test_a.py") == "tests/integration/test_a.py"
-
-
-def test_url_credentials_are_masked_in_any_text() -> None:
-    text = "connecting to postgresql://app:Sup3r@db:5432/x and https://ghp_abc@github.com/a/b"
-    assert masker({}).text(text) == (
-        "connecting to postgresql://***@db:5432/x and https://***@github.com/a/b"
-    )
-
-
-def masked(mask: redact.RecordMasker, record: dict[str, Any]) -> dict[str, Any]:
-    return dict(mask(cast(JournalRecord, record)))
-
-
-def test_records_keep_their_keys_numbers_and_own_fields() -> None:
-    # A strong secret that is also a key name, the digits of a float and part of the store.
-    secret = "12345678901234568"
-    mask = redact.RecordMasker(masker({"X_TOKEN": secret, "Y_TOKEN": "session_uuid"}))
-    header = {
-        "kind": "journal",
-        "format": 1,
-        "session_uuid": "session_uuid",
-        "tracking_uri": f"sqlite:///{secret}/mlflow.db",
-        "experiment": "e",
-        "common_tags": {"mlflow.user": secret},
-        "plugin_version": "1",
-    }
-    assert masked(mask, header) == header
-    run = {
-        "kind": "run",
-        "level": "test",
-        "key": f"t.py::test[{secret}]",
-        "parent": "t.py",
-        "name": f"test[{secret}]",
-        "start": 12345678901234568,
-        "end": 12345678901234569,
-        "status": "FINISHED",
-        "tags": {"session_uuid": "is session_uuid", "pytest.outcome": "passed"},
-        "params": {"n": secret},
-        "metrics": {"session_uuid": 0.12345678901234568},
-        "artifacts": {"session_uuid.txt": f"{secret} [1, 2]"},
-        "metric_steps": [["m", 0.12345678901234568, 12345678901234568, 0]],
-    }
-    result = masked(mask, run)
-    assert result["key"] == "t.py::test[***]"
-    assert result["name"] == "test[***]"
-    assert result["tags"] == {"session_uuid": "is ***", "pytest.outcome": "passed"}
-    assert result["params"] == {"n": "***"}
-    assert result["artifacts"] == {"session_uuid.txt": "*** [1, 2]"}
-    own = ("kind", "level", "parent", "start", "end", "status", "metrics", "metric_steps")
-    assert {k: result[k] for k in own} == {k: run[k] for k in own}
-    # The line written is JSON whatever the secret.
-    line = journal.encode(cast(JournalRecord, result))
-    assert dict(journal.decode(line))["metrics"] == run["metrics"]
-
-
-def test_ids_that_differ_only_in_secrets_stay_different_and_parents_are_found() -> None:
-    mask = redact.RecordMasker(masker({"A_TOKEN": "first-secret-1", "B_TOKEN": "second-secret-2"}))
-    module = {"kind": "open", "level": "module", "key": "m/first-secret-1.py", "parent": None}
-    assert masked(mask, module)["key"] == "m/***.py"
-    first, second = (
-        "m/first-secret-1.py::t[first-secret-1]",
-        "m/first-secret-1.py::t[second-secret-2]",
-    )
-    assert [mask.key(first), mask.key(second)] == ["m/***.py::t[***]", "m/***.py::t[***]#2"]
-    # The same id, masked again (a child's parent), is the same key.
-    assert mask.key(first) == "m/***.py::t[***]"
-    assert mask.key("m/first-secret-1.py") == "m/***.py"
-
-
-# -- recorded sessions -----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -201,24 +49,16 @@ WEAK_NODEIDS = ["test_weak.py::test_fails", "test_weak.py::test_pytest_session_m
 
 
 # A number that is a param and a metric, and a word in the store's own path: which values are
-# too weak and that weak ones are left alone everywhere is for the rules above; these show a
-# session recorded whole beside such a secret.
-@pytest.mark.parametrize(
-    ("variable", "value"),
-    [
-        ("API_TOKEN", "123456"),
-        ("POSTGRES_PASSWORD", "mlflow"),
-    ],
-)
-def test_a_secret_too_weak_to_mask_is_named_and_the_session_recorded_whole(
-    pytester: pytest.Pytester,
-    record: Record,
-    store: Store,
-    no_ci: pytest.MonkeyPatch,
-    variable: str,
-    value: str,
+# too weak and that weak ones are left alone everywhere is for the rules; this shows a session
+# recorded whole beside such secrets.
+WEAK_SECRETS = {"API_TOKEN": "123456", "POSTGRES_PASSWORD": "mlflow"}
+
+
+def test_secrets_too_weak_to_mask_are_named_and_the_session_recorded_whole(
+    pytester: pytest.Pytester, record: Record, store: Store, no_ci: pytest.MonkeyPatch
 ) -> None:
-    no_ci.setenv(variable, value)
+    for variable, value in WEAK_SECRETS.items():
+        no_ci.setenv(variable, value)
     pytester.makepyfile(test_weak=WEAK_SUITE)
     journals = pytester.path / "journals"
     result, tree = record("--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}")
@@ -239,11 +79,12 @@ def test_a_secret_too_weak_to_mask_is_named_and_the_session_recorded_whole(
     assert records[0]["tracking_uri"] == store.uri
     assert records[-1]["kind"] == "end"
 
-    # Left as it is, named once, by the variable, never by its value.
+    # Left as they are, named once, by the variable, never by the value.
     (warning,) = [line for line in result.outlines if "too common to mask" in line]
     names = warning.rsplit(": ", 1)[1].split(", ")
-    assert variable in names
-    assert value not in names
+    for variable, value in WEAK_SECRETS.items():
+        assert variable in names
+        assert value not in names
     assert "WARNING" not in result.stdout.str()  # the upload went through
 
     code, out, err = command("show", "--last", "--tracking-uri", store.uri)

@@ -42,14 +42,19 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def test_one_recording_reads_back_whole_and_page_by_page(
+def test_two_recordings_read_back_whole_by_page_newest_first_and_as_a_dataframe(
     suite: pytest.Pytester, record: Record, store: Store
 ) -> None:
-    result, tree = record()
+    result, first = record()
     result.assert_outcomes(passed=5, failed=1, skipped=1)
-
-    a_session_reads_back_as_modules_and_tests(tree, store)
+    a_session_reads_back_as_modules_and_tests(first, store)
     pages_of_runs_are_all_read(store)
+
+    suite.makepyfile(**{"tests/test_data": "def test_load():\n    pass\n"})
+    _, both = record()
+    the_newest_session_and_errors_for_what_is_not_a_session(both, store)
+
+    a_session_reads_back_as_a_dataframe(first, store)
 
 
 def a_session_reads_back_as_modules_and_tests(tree: Tree, store: Store) -> None:
@@ -106,9 +111,8 @@ def pages_of_runs_are_all_read(store: Store) -> None:
     assert [m.path for m in paged.modules] == [m.path for m in whole.modules]
 
 
-def test_a_session_as_a_dataframe(suite: pytest.Pytester, record: Record, store: Store) -> None:
+def a_session_reads_back_as_a_dataframe(tree: Tree, store: Store) -> None:
     pytest.importorskip("pandas")
-    _, tree = record()
     test_run = tree.tests["tests/test_model.py::test_accuracy[5]"]
     # What a test that logs its own metrics leaves on its run.
     store.client().log_metric(test_run.info.run_id, "accuracy", 0.93)
@@ -137,12 +141,7 @@ def test_a_session_as_a_dataframe(suite: pytest.Pytester, record: Record, store:
     assert started.value // 1_000_000 == test_run.info.start_time
 
 
-def test_the_newest_session_and_errors_for_what_is_not_a_session(
-    suite: pytest.Pytester, record: Record, store: Store
-) -> None:
-    record()
-    suite.makepyfile(**{"tests/test_data": "def test_load():\n    pass\n"})
-    _, tree = record()
+def the_newest_session_and_errors_for_what_is_not_a_session(tree: Tree, store: Store) -> None:
     reader = readback.Reader(store.uri)
     newest = max(tree.level("session"), key=lambda run: run.info.start_time)
 

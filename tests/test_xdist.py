@@ -7,7 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import Record
+from conftest import Record, Store
+from replaying import recorded_by_replay
 
 pytest.importorskip("xdist")
 
@@ -95,11 +96,14 @@ def _junit(path: Path) -> dict[str, list[tuple[str, float]]]:
     indirect=["store"],
 )
 def test_every_dist_mode_records_one_tree_with_pytests_outcomes_and_durations(
-    pytester: pytest.Pytester, record: Record, dist: str, workers: str
+    pytester: pytest.Pytester, store: Store, dist: str, workers: str
 ) -> None:
     pytester.makepyfile(**{path.removesuffix(".py"): body for path, body in SUITE.items()})
     junit = pytester.path / "junit.xml"
-    result, tree = record("-n", workers, "--dist", dist, f"--junitxml={junit}")
+    # The tree is what the controller journals; the other tests here upload it live.
+    result, tree = recorded_by_replay(
+        pytester, store, "-n", workers, "--dist", dist, f"--junitxml={junit}"
+    )
     per_test = 2 if dist == "each" else 1
     result.assert_outcomes(
         passed=4 * per_test, failed=1 * per_test, skipped=1 * per_test, xfailed=1 * per_test

@@ -6,6 +6,7 @@ from typing import Any, cast
 
 import pytest
 
+from pytest_mlflow_tree.model import journal
 from pytest_mlflow_tree.model.records import Record
 from pytest_mlflow_tree.model.redact import (
     MASK,
@@ -19,6 +20,11 @@ from pytest_mlflow_tree.model.redact import (
 
 SECRET = "s3cr3t-Value-42"
 OTHER = "an0ther-Secret-7"
+STRONG = "canary-7Hx2kQ9w"
+
+
+def collect(environ: dict[str, str], args: tuple[str, ...] = (), uri: str = "") -> Masker:
+    return Masker.collect(environ, args, uri)
 
 
 @pytest.mark.parametrize(
@@ -33,6 +39,8 @@ OTHER = "an0ther-Secret-7"
         "AWS_SECRET_ACCESS_KEY",
         "GOOGLE_APPLICATION_CREDENTIALS",
         "AUTH_HEADER",
+        "HTTP_AUTHORIZATION",
+        "AUTH_TYPE",
         "--auth",
         "SSH_KEY",
         "key",
@@ -71,6 +79,11 @@ def test_names_that_are_no_secret(name: str) -> None:
         ("PASSWORDS", True),
         ("12345678901234", True),
         ("abcdefghijklmnop", True),
+        ("pytest", True),
+        ("session", True),
+        ("mlflow", True),
+        ("postgres", True),
+        ("483920", True),
         ("abcdefghijklmnopq", False),
         ("pass1234", False),
         ("Abc12345xyz", False),
@@ -79,6 +92,13 @@ def test_names_that_are_no_secret(name: str) -> None:
 )
 def test_weak_values(value: str, weak: bool) -> None:
     assert is_weak(value) is weak
+
+
+@pytest.mark.parametrize(
+    "value", [SECRET, "hunter2hunter2", "s3cr3t-pw", "12345678901234567", "xoxb-1234-abcd"]
+)
+def test_a_strong_value_is_masked_inside_any_text(value: str) -> None:
+    assert collect({"DB_PASSWORD": value}).text(f"x{value}y") == f"x{MASK}y"
 
 
 def test_url_credentials_are_masked_wherever_they_are() -> None:
@@ -187,3 +207,119 @@ def test_keys_that_differ_only_in_secrets_stay_apart_and_parents_are_found() -> 
     assert second["parent"] is None
     assert mask.key(module) == first["key"]
     assert mask.key("plain") == "plain"
+
+
+def test_a_weak_secret_is_named_once_never_shown_and_switches_are_not_secrets() -> None:
+    found = collect(
+        {
+            "POSTGRES_PASSWORD": "pytest",
+            "AUTH_TYPE": "session",
+            "USE_AUTH": "true",
+            "API_TOKEN": STRONG,
+            "HOME": "/home/user",
+        },
+        args=("--password", "mlflow", "--api-key=" + STRONG + "2", "-k", "auth"),
+        uri="postgresql://user:short@db/mlflow",
+    )
+    assert found.weak == (
+        "POSTGRES_PASSWORD",
+        "AUTH_TYPE",
+        "--password",
+        "the tracking URI's password",
+    )
+    assert found.values == (STRONG + "2", STRONG, "user:short")
+    assert found.text("user:short mlflow pytest") == "*** mlflow pytest"
+
+
+def test_secret_options_are_read_in_every_spelling_and_masked_in_the_command() -> None:
+    args = (
+        "pytest",
+        "--token",
+        "tok-1234abcd",
+        "--api-key=key-1234abcd",
+        "-o",
+        "db_password=pw-1234abcd",
+        "tests/test_auth.py::test_login[a=b]",
+        "--mlflow-tree-shard-key=nightly-42x",
+    )
+    assert command_line(args) == [
+        "pytest",
+        "--token",
+        "***",
+        "--api-key=***",
+        "-o",
+        "db_password=***",
+        "tests/test_auth.py::test_login[a=b]",
+        "--mlflow-tree-shard-key=nightly-42x",
+    ]
+    assert collect({}, args).values == ("key-1234abcd", "tok-1234abcd", "pw-1234abcd")
+
+
+def test_the_argument_after_a_secret_looking_flag_is_no_secret() -> None:
+    args = ("--skip-auth", "tests/integration", "--token", "tok-1234abcd")
+    found = Masker.collect({}, args, takes_value=lambda option: option == "--token")
+    assert found.values == ("tok-1234abcd",)
+    assert found.text("tests/integration/test_a.py") == "tests/integration/test_a.py"
+
+
+def test_url_credentials_are_masked_in_any_text() -> None:
+    text = "connecting to postgresql://app:Sup3r@db:5432/x and https://ghp_abc@github.com/a/b"
+    assert collect({}).text(text) == (
+        "connecting to postgresql://***@db:5432/x and https://***@github.com/a/b"
+    )
+
+
+def test_records_keep_their_keys_numbers_and_own_fields() -> None:
+    # A strong secret that is also a key name, the digits of a float and part of the store.
+    secret = "12345678901234568"
+    mask = RecordMasker(collect({"X_TOKEN": secret, "Y_TOKEN": "session_uuid"}))
+    header = {
+        "kind": "journal",
+        "format": 1,
+        "session_uuid": "session_uuid",
+        "tracking_uri": f"sqlite:///{secret}/mlflow.db",
+        "experiment": "e",
+        "common_tags": {"mlflow.user": secret},
+        "plugin_version": "1",
+    }
+    assert masked(mask, header) == header
+    run = {
+        "kind": "run",
+        "level": "test",
+        "key": f"t.py::test[{secret}]",
+        "parent": "t.py",
+        "name": f"test[{secret}]",
+        "start": 12345678901234568,
+        "end": 12345678901234569,
+        "status": "FINISHED",
+        "tags": {"session_uuid": "is session_uuid", "pytest.outcome": "passed"},
+        "params": {"n": secret},
+        "metrics": {"session_uuid": 0.12345678901234568},
+        "artifacts": {"session_uuid.txt": f"{secret} [1, 2]"},
+        "metric_steps": [["m", 0.12345678901234568, 12345678901234568, 0]],
+    }
+    result = masked(mask, run)
+    assert result["key"] == "t.py::test[***]"
+    assert result["name"] == "test[***]"
+    assert result["tags"] == {"session_uuid": "is ***", "pytest.outcome": "passed"}
+    assert result["params"] == {"n": "***"}
+    assert result["artifacts"] == {"session_uuid.txt": "*** [1, 2]"}
+    own = ("kind", "level", "parent", "start", "end", "status", "metrics", "metric_steps")
+    assert {k: result[k] for k in own} == {k: run[k] for k in own}
+    # The line written is JSON whatever the secret.
+    line = journal.encode(cast(Record, result))
+    assert dict(journal.decode(line))["metrics"] == run["metrics"]
+
+
+def test_ids_that_differ_only_in_secrets_stay_different_and_parents_are_found() -> None:
+    mask = RecordMasker(collect({"A_TOKEN": "first-secret-1", "B_TOKEN": "second-secret-2"}))
+    module = {"kind": "open", "level": "module", "key": "m/first-secret-1.py", "parent": None}
+    assert masked(mask, module)["key"] == "m/***.py"
+    first, second = (
+        "m/first-secret-1.py::t[first-secret-1]",
+        "m/first-secret-1.py::t[second-secret-2]",
+    )
+    assert [mask.key(first), mask.key(second)] == ["m/***.py::t[***]", "m/***.py::t[***]#2"]
+    # The same id, masked again (a child's parent), is the same key.
+    assert mask.key(first) == "m/***.py::t[***]"
+    assert mask.key("m/first-secret-1.py") == "m/***.py"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from paging_client import Page, PagingClient, run
 
 from pytest_mlflow_tree.model.searchpages import PAGE_SIZE, search_all
-
-from .pages import Page, PagingClient, run
 
 
 class Scripted:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_mlflow_tree.upload.duplicates import remove, resolve
+from paging_client import PagingClient, run
 
-from .pages import PagingClient, run
+from pytest_mlflow_tree.upload.duplicates import remove, resolve
 
 PARENT_TAG = "mlflow.parentRunId"
 ROOT_TAG = "mlflow.rootRunId"

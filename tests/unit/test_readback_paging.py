@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from paging_client import PagingClient, run
 
 from pytest_mlflow_tree.model.searchpages import PAGE_SIZE
 from pytest_mlflow_tree.read.readback import Reader, SessionNotFound
-
-from .pages import PagingClient, run
 
 ROOT = "root"
 
