@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from pytest_mlflow_tree.model.names import (
+    COLLECTION_INDEX,
     FINISHED,
     FLAKY,
     LOGGED_ARTIFACTS,
@@ -49,6 +50,7 @@ COLUMNS = (
     "end",
     "params",
     "has_run",
+    "index",
 )
 
 # Outcomes that always get a run of their own.
@@ -94,7 +96,12 @@ def _row(record: RunRecord, has_run: bool) -> list[Any]:
         record["end"],
         record.get("params", {}),
         has_run,
+        _index(tags.get(COLLECTION_INDEX)),
     ]
+
+
+def _index(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
 
 
 def table_json(rows: list[list[Any]]) -> str:

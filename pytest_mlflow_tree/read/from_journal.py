@@ -35,7 +35,7 @@ from pytest_mlflow_tree.model.records import (
     RunRecord,
     module_of,
 )
-from pytest_mlflow_tree.read.readback import Module, Session, Test, in_order
+from pytest_mlflow_tree.read.readback import Module, Session, Test, collection_index, in_order
 
 # ``E`` lines of a failure kept for the report (a traceback's assertion lines, not its output).
 _FAILURE_LINES = 200
@@ -168,6 +168,7 @@ class SessionBuilder:
             duration=metrics.get("duration"),
             start=record["start"],
             end=record["end"],
+            index=collection_index(tags),
             params={sys.intern(k): v for k, v in params.items()} if params else self._nothing,
             metrics=self._nothing,
             tags=self._nothing,

@@ -29,6 +29,7 @@ from pytest_mlflow_tree.model import links
 from pytest_mlflow_tree.model.compact import COMPACT_MODE, TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.names import (
+    COLLECTION_INDEX,
     FAILED,
     FINISHED,
     GIT_COMMIT,
@@ -80,6 +81,8 @@ class Test:
     start: int | None = None
     end: int | None = None
     run_id: str | None = None
+    # The test's place in pytest's order; None for sessions recorded without it.
+    index: int | None = None
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -360,6 +363,7 @@ class Reader:
             start=run.info.start_time,
             end=run.info.end_time,
             run_id=str(run.info.run_id),
+            index=collection_index(tags),
             params=dict(run.data.params),
             metrics=metrics,
             tags=tags,
@@ -392,6 +396,7 @@ class Reader:
                     duration=metrics.get("duration"),
                     start=row.get("start"),
                     end=row.get("end"),
+                    index=row.get("index"),
                     params=dict(row.get("params") or {}),
                     metrics=metrics,
                 )
@@ -411,17 +416,31 @@ def outcome_counts(tests: Iterable[Test]) -> dict[str, int]:
     return counts
 
 
+def collection_index(tags: dict[str, str]) -> int | None:
+    """The test's place in pytest's order, from its tags."""
+    text = tags.get(COLLECTION_INDEX, "")
+    return int(text) if text.isdigit() else None
+
+
 def in_order(modules: Iterable[Module]) -> list[Module]:
-    """Modules in the order their first tests started, each with its tests in that order."""
+    """Modules and their tests in pytest's order.
+
+    That is the collection index each test carries; tests recorded without it come after, in
+    the order they started.
+    """
     listed = list(modules)
     for module in listed:
-        module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
-    return sorted(listed, key=lambda m: (_start(m), m.path))
+        module.tests.sort(key=_place)
+    return sorted(listed, key=lambda m: (min(map(_place, m.tests), default=_NOWHERE), m.path))
 
 
-def _start(module: Module) -> int:
-    starts = [t.start for t in module.tests if t.start is not None]
-    return min(starts) if starts else 0
+# Where a module without tests goes: first, as its collection error came before any test.
+_NOWHERE = (False, -1, 0, "")
+
+
+def _place(test: Test) -> tuple[bool, int, int, str]:
+    # Start times are milliseconds: only the index keeps tests that start within one in order.
+    return (test.index is None, test.index or 0, test.start or 0, test.nodeid)
 
 
 def load_session(run_id: str, tracking_uri: str | None = None) -> Session:

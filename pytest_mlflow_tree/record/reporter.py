@@ -291,7 +291,13 @@ class TreeReporter:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Under xdist the controller collects nothing: the workers' collections tell instead.
         if session.items:
-            self.expect(Counter(module_of(item.nodeid) for item in session.items))
+            nodeids = [item.nodeid for item in session.items]
+            self.collected(nodeids)
+            self.expect(Counter(module_of(nodeid) for nodeid in nodeids))
+
+    def collected(self, nodeids: list[str]) -> None:
+        """The tests in pytest's order (after plugins reordered them)."""
+        self._guard(self.recorder.collected, nodeids)
 
     def expect(self, tests_per_module: dict[str, int]) -> None:
         self._guard(self.recorder.expect, dict(tests_per_module))
