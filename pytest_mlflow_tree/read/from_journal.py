@@ -57,9 +57,10 @@ class SessionBuilder:
     uploader's callback with the run id of each record it applied (from its upload threads too).
     """
 
-    def __init__(self, header: Header, tracking_uri: str) -> None:
+    def __init__(self, header: Header, tracking_uri: str, ui_url: str | None = None) -> None:
         self._header = header
         self._tracking_uri = tracking_uri
+        self._ui_url = ui_url
         self._session: Session | None = None
         self._modules: dict[str, Module] = {}
         self._tests: dict[str, Test] = {}
@@ -120,6 +121,7 @@ class SessionBuilder:
                 end=None,
                 tracking_uri=self._tracking_uri,
                 tags=tags,
+                ui_url=self._ui_url,
             )
         elif record["level"] == MODULE_LEVEL:
             self._modules[record["key"]] = Module(

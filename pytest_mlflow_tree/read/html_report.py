@@ -219,10 +219,12 @@ def render(session: Session) -> str:
     )
 
 
-def read_back(client: Any, tracking_uri: str, session_run_id: str) -> Session | None:
+def read_back(
+    client: Any, tracking_uri: str, session_run_id: str, ui_url: str | None = None
+) -> Session | None:
     """The session as stored, or None when it cannot be read. Never raises."""
     try:
-        return Reader(tracking_uri, client=client).session(session_run_id)
+        return Reader(tracking_uri, client=client, ui_url=ui_url).session(session_run_id)
     except Exception:
         return None
 

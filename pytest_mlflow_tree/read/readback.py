@@ -137,6 +137,8 @@ class Session:
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     modules: list[Module] = field(default_factory=list)
+    # The MLflow UI's address for links to runs; None: derived from the tracking URI.
+    ui_url: str | None = None
 
     @property
     def tests(self) -> list[Test]:
@@ -156,10 +158,10 @@ class Session:
 
     @property
     def url(self) -> str:
-        return links.run_url(self.tracking_uri, self.experiment_id, self.run_id)
+        return self.run_url(self.run_id)
 
     def run_url(self, run_id: str) -> str:
-        return links.run_url(self.tracking_uri, self.experiment_id, run_id)
+        return links.run_url(self.tracking_uri, self.experiment_id, run_id, self.ui_url)
 
     def test(self, nodeid: str) -> Test | None:
         for test in self.tests:
@@ -205,13 +207,14 @@ class Session:
 
 
 class Reader:
-    """Reads sessions from one tracking store."""
+    """Reads sessions from one tracking store; ``ui_url``: the MLflow UI's address for links."""
 
     def __init__(
         self,
         tracking_uri: str | None = None,
         client: Any = None,
         page_size: int = PAGE_SIZE,
+        ui_url: str | None = None,
     ) -> None:
         self.tracking_uri = (
             tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -222,6 +225,7 @@ class Reader:
             client = MlflowClient(tracking_uri=self.tracking_uri)
         self.client = client
         self.page_size = page_size
+        self.ui_url = ui_url
 
     # -- finding sessions ----------------------------------------------------------------------
 
@@ -304,6 +308,7 @@ class Reader:
             tracking_uri=self.tracking_uri,
             tags=tags,
             metrics=dict(root.data.metrics),
+            ui_url=self.ui_url,
         )
 
     def _modules_of(self, session: Session) -> list[Module]:

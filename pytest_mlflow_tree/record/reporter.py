@@ -420,9 +420,10 @@ class TreeReporter:
         if status is None or not status.session_run_id or not status.experiment_id:
             return []
         uri = self.settings.tracking_uri
-        url = links.run_url(uri, status.experiment_id, status.session_run_id)
+        url = links.run_url(uri, status.experiment_id, status.session_run_id, self.settings.ui_url)
         line = f"mlflow-tree: session run {url}"
-        hint = links.ui_hint(uri, self._shown_uri())
+        # A UI address set by the user is one they serve themselves.
+        hint = "" if self.settings.ui_url else links.ui_hint(uri, self._shown_uri())
         if hint:
             line += f" (open with: {hint})"
         if self.waited >= 1:
