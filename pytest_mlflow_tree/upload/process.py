@@ -230,7 +230,10 @@ class Upload:
         uploader.progress.applied += compact.dropped
         # From what was just sent, not read back: that would cost time per test.
         session = builder.session(uploader.progress.experiment_id)
-        _attach_reports(client, uri, session, uploader, limits)
+        # A resumed session's other tests and values tests logged into live runs are in the
+        # store only: read the session back.
+        read_back = uploader.resumed or builder.live_runs
+        _attach_reports(client, uri, session, uploader, limits, read_back)
         database = sqlitepath.sqlite_path(uri)
         if database is not None:
             sqlitepath.fold_in_wal(database)
@@ -370,13 +373,17 @@ def _store_name(uri: str) -> str:
 
 
 def _attach_reports(
-    client: Any, uri: str, session: Session | None, uploader: TreeUploader, limits: Limits
+    client: Any,
+    uri: str,
+    session: Session | None,
+    uploader: TreeUploader,
+    limits: Limits,
+    read_back: bool,
 ) -> None:
     """Attach the HTML report and the description to the session run."""
     from pytest_mlflow_tree.read import description, html_report
 
-    if uploader.resumed and session is not None:
-        # This journal holds only the re-run tests; the others are in the store.
+    if read_back and session is not None:
         session = html_report.read_back(client, uri, session.run_id, session.ui_url)
     for problem in (
         html_report.attach(client, session),
