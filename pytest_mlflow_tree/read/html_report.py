@@ -267,7 +267,7 @@ def render(session: Session) -> str:
         f"{_link(session, session.run_id, 'session run in MLflow')}</div>"
         f"<h2>Slowest tests</h2>{chart(session)}"
         f"<h2>Tests</h2>{_controls(counts)}"
-        f'<div id="tree">{body}</div>'
+        f'<div id="tree">{body}</div>{report_page.LINK_NOTE}'
         f"<script>{report_page.SCRIPT}</script></body></html>"
     )
 

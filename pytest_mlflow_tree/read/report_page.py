@@ -1,7 +1,12 @@
 """The HTML report's stylesheet and script, inlined into every report.
 
 Plain CSS and JavaScript, nothing fetched: the report works offline, as a downloaded file and
-inside the MLflow UI's artifact viewer.
+inside the MLflow UI's artifact viewer. That viewer shows HTML in a frame sandboxed with
+``allow-scripts`` only: scripts run, but no link can leave the frame (no ``allow-popups``,
+no ``allow-top-navigation``), and a link that navigates the frame itself loads the MLflow UI
+where it cannot run, which blanks the viewer. So inside a frame a click on a run's link opens a
+new tab where that is allowed, and otherwise shows the run's address to copy, with a note that
+links work in the downloaded report.
 """
 
 from __future__ import annotations
@@ -48,7 +53,67 @@ pre.failure { margin: 2px 0 6px; padding: 6px 8px; background: #fff8f8; color: #
 button { font: inherit; margin-right: 6px; padding: 2px 10px; border: 1px solid #d1d9e0;
          border-radius: 6px; background: #f6f8fa; cursor: pointer; }
 svg text { font: 12px system-ui, sans-serif; fill: #1f2328; }
+#link-note { position: absolute; z-index: 10; max-width: 560px; padding: 10px 12px;
+             background: #fff; border: 1px solid #d1d9e0; border-radius: 6px;
+             box-shadow: 0 4px 16px rgba(31, 35, 40, 0.15); }
+#link-note p { margin: 0 0 6px; }
+#link-note input { font: 12px ui-monospace, monospace; width: 100%; box-sizing: border-box;
+                   padding: 3px 6px; margin: 0 0 6px; }
+#link-copied { color: #1a7f37; }
 [hidden] { display: none !important; }
+"""
+
+# A run's link: inside a frame (the MLflow UI's viewer), a new tab or the address to copy.
+_LINKS = """
+function framed() {
+  try { return window.self !== window.top; } catch (e) { return true; }
+}
+var note = document.getElementById("link-note");
+var noteUrl = document.getElementById("link-url");
+var copied = document.getElementById("link-copied");
+function showNote(link, url) {
+  noteUrl.value = url;
+  copied.textContent = "";
+  note.hidden = false;
+  var box = link.getBoundingClientRect();
+  var width = document.documentElement.clientWidth;
+  var left = Math.max(8, Math.min(box.left, width - note.offsetWidth - 8));
+  note.style.left = (left + window.scrollX) + "px";
+  note.style.top = (box.bottom + window.scrollY + 4) + "px";
+  noteUrl.focus();
+  noteUrl.select();
+}
+document.addEventListener("click", function (event) {
+  var link = event.target.closest ? event.target.closest("a[data-run-id]") : null;
+  if (!link || !framed()) { return; }
+  event.preventDefault();
+  var url = link.getAttribute("href");
+  var opened = null;
+  try { opened = window.open(url, "_blank"); } catch (e) { opened = null; }
+  if (opened) {
+    try { opened.opener = null; } catch (e) { /* another origin's window */ }
+    return;
+  }
+  showNote(link, url);
+});
+document.getElementById("link-copy").addEventListener("click", function () {
+  noteUrl.focus();
+  noteUrl.select();
+  var done = function () { copied.textContent = "Copied."; };
+  var byHand = function () {
+    var ok = false;
+    try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+    copied.textContent = ok ? "Copied." : "Press Ctrl+C (\\u2318C) to copy.";
+  };
+  if (navigator.clipboard && navigator.clipboard.writeText) {
+    navigator.clipboard.writeText(noteUrl.value).then(done, byHand);
+  } else {
+    byHand();
+  }
+});
+document.getElementById("link-close").addEventListener("click", function () {
+  note.hidden = true;
+});
 """
 
 # Filters by outcome, the search box and sorting, over the tests of every module.
@@ -123,4 +188,14 @@ document.getElementById("collapse-all").addEventListener("click", function () {
 });
 """
 
-SCRIPT = "(function () {\n" + _TESTS + "})();\n"
+SCRIPT = "(function () {\n" + _LINKS + _TESTS + "})();\n"
+
+LINK_NOTE = (
+    '<div id="link-note" role="dialog" aria-label="address of the run" hidden>'
+    "<p>The MLflow UI shows this report in a frame that lets no link open. Copy the run's "
+    "address into a new tab, or download the report (the download button above it) and open "
+    "the file in a browser: there its links open the runs.</p>"
+    '<input id="link-url" readonly aria-label="the run\'s address">'
+    '<button id="link-copy" type="button">Copy</button>'
+    '<button id="link-close" type="button">Close</button> <span id="link-copied"></span></div>'
+)
