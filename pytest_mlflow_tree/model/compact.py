@@ -26,7 +26,9 @@ from pytest_mlflow_tree.model.names import (
     OUTCOME,
     RERUN_PREFIX,
     SESSION_LEVEL,
+    SKIP_REASON,
     SLOW_SECONDS,
+    XFAIL_REASON,
 )
 from pytest_mlflow_tree.model.records import CloseRecord, OpenRecord, Record, RunRecord
 
@@ -51,6 +53,8 @@ COLUMNS = (
     "params",
     "has_run",
     "index",
+    "skip_reason",
+    "xfail_reason",
 )
 
 # Outcomes that always get a run of their own.
@@ -97,6 +101,8 @@ def _row(record: RunRecord, has_run: bool) -> list[Any]:
         record.get("params", {}),
         has_run,
         _index(tags.get(COLLECTION_INDEX)),
+        tags.get(SKIP_REASON),
+        tags.get(XFAIL_REASON),
     ]
 
 

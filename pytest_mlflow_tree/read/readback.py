@@ -43,7 +43,9 @@ from pytest_mlflow_tree.model.names import (
     ROOT_RUN_ID,
     RUN_NAME,
     SESSION_LEVEL,
+    SKIP_REASON,
     TEST_LEVEL,
+    XFAIL_REASON,
 )
 from pytest_mlflow_tree.model.outcome import BAD_OUTCOMES
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, module_of
@@ -404,6 +406,7 @@ class Reader:
                     index=row.get("index"),
                     params=dict(row.get("params") or {}),
                     metrics=metrics,
+                    tags=_table_reasons(row),
                 )
             )
 
@@ -411,6 +414,12 @@ class Reader:
         from pytest_mlflow_tree.model import redact
 
         return redact.url(self.tracking_uri)
+
+
+def _table_reasons(row: dict[str, Any]) -> dict[str, str]:
+    """A compact table row's skip or xfail reason, as the tag a test run would carry."""
+    columns = {SKIP_REASON: "skip_reason", XFAIL_REASON: "xfail_reason"}
+    return {tag: str(row[column]) for tag, column in columns.items() if row.get(column)}
 
 
 def outcome_counts(tests: Iterable[Test]) -> dict[str, int]:
