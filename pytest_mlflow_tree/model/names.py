@@ -89,3 +89,11 @@ FAILED: Final = "FAILED"
 KILLED: Final = "KILLED"
 # Statuses of a run that has ended; a run in any other status is still being written.
 TERMINAL_STATUSES: Final = frozenset({FINISHED, FAILED, KILLED})
+
+# -- The plugin's metrics on test runs ---------------------------------------------------------
+
+# Seconds of each phase of a test, and of all of them.
+SETUP_DURATION: Final = "setup_duration"
+CALL_DURATION: Final = "call_duration"
+TEARDOWN_DURATION: Final = "teardown_duration"
+DURATION: Final = "duration"

@@ -146,8 +146,8 @@ class SessionBuilder:
                 experiment_id="",
                 name=record["name"],
                 status=RUNNING,
-                start=record["start"],
-                end=None,
+                start_ms=record["start"],
+                end_ms=None,
                 tracking_uri=self._tracking_uri,
                 tags=tags,
                 ui_url=self._ui_url,
@@ -165,7 +165,8 @@ class SessionBuilder:
         if record["key"] == SESSION_KEY:
             target = self._session
             if target is not None:
-                target.end = record["end"]
+                target.end_ms = record["end"]
+                target.params.update(record.get("params", {}))
         else:
             target = self._modules.get(record["key"])
         if target is None:
@@ -203,8 +204,8 @@ class SessionBuilder:
             outcome=sys.intern(tags.get(OUTCOME, "unknown")),
             status=sys.intern(record["status"]),
             duration=metrics.get("duration"),
-            start=record["start"],
-            end=record["end"],
+            start_ms=record["start"],
+            end_ms=record["end"],
             index=collection_index(tags),
             params={sys.intern(k): v for k, v in params.items()} if params else self._nothing,
             metrics=own or self._nothing,

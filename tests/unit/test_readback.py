@@ -135,6 +135,6 @@ def _test(nodeid: str, index: int | None = None, start: int = 1_790_000_000_000)
         outcome="passed",
         status="FINISHED",
         duration=0.001,
-        start=start,
+        start_ms=start,
         index=index,
     )
