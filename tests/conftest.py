@@ -139,7 +139,8 @@ class Tree:
 
     @property
     def modules(self) -> dict[str, Any]:
-        return {r.info.run_name: r for r in self.level("module")}
+        """Module runs by path (their nodeid tag; the run name puts the file first)."""
+        return {r.data.tags["pytest.nodeid"]: r for r in self.level("module")}
 
     @property
     def tests(self) -> dict[str, Any]:

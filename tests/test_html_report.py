@@ -131,7 +131,7 @@ def the_session_description_links_to_the_session_in_the_runs_table(
     uuid = session.data.tags["pytest.session_uuid"]
     note = session.data.tags["mlflow.note.content"]
 
-    assert note.startswith("### pytest session")  # the summary stays first
+    assert note.startswith("- [`tests/test_model.py::")  # the failures come first
     assert f"[this session's runs]({links.session_runs_path(experiment, uuid)})" in note
     failing = links.session_runs_path(experiment, uuid, failing=True)
     assert f"[failing runs only]({failing})" in note

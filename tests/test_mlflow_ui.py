@@ -1,11 +1,14 @@
-"""The MLflow UI with a session larger than its runs table's page of 100, in a real browser.
+"""The MLflow UI, in a real browser, with what the plugin recorded.
 
-What a user sees: the experiment's runs table, the session row and its expander, and the links
-on the session run's description that open the runs table on this session alone.
+What a user sees: the experiment's runs table with a session larger than its page of 100, the
+session row and its expander, and the links on the session run's description that open the
+runs table on this session alone; from pytest's link to a failing test's traceback, counting
+the clicks; from a test run to that test in every session.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ import servers
 from conftest import Record, Store, missing_service
 
 from pytest_mlflow_tree.model import links
+from pytest_mlflow_tree.model.defaults import LOCAL_UI
 
 # More tests than the UI loads at once (100 runs), in two modules; one fails.
 PER_MODULE = 75
@@ -30,6 +34,14 @@ RUN_NAME = '[role="gridcell"][col-id="attributes.`Run Name`"]'
 EXPANDER = 'button[data-component-id*="runnamecellrenderer"]'
 
 
+def mlflow_3() -> None:
+    pytest.importorskip("mlflow.server", reason="the MLflow UI needs the full mlflow package")
+    import mlflow
+
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip("the UI's routes and runs page URL parameters checked here are MLflow 3.x's")
+
+
 @pytest.fixture
 def ui(
     pytester: pytest.Pytester, record: Record, store: Store, tmp_path: Path
@@ -38,11 +50,7 @@ def ui(
     reason = browser.unavailable()
     if reason is not None:
         missing_service(reason)
-    pytest.importorskip("mlflow.server", reason="the MLflow UI needs the full mlflow package")
-    import mlflow
-
-    if int(mlflow.__version__.split(".")[0]) < 3:
-        pytest.skip("the runs page URL parameters checked here are MLflow 3.x's")
+    mlflow_3()
     pytester.makepyfile(
         test_first=MODULE.format(name="a", count=PER_MODULE, failing=40),
         test_second=MODULE.format(name="b", count=PER_MODULE, failing=-1),
@@ -103,10 +111,12 @@ def test_a_session_larger_than_a_page_in_the_mlflow_ui(ui: tuple[str, Any]) -> N
         assert "test_a[i=0]" not in shown
 
         # The session run's page (pytest's link): its description links to the runs table
-        # showing this session alone, oldest first; the links open a new tab.
+        # showing this session alone, oldest first; the links open a new tab. They follow the
+        # failures, in the part the UI folds away until *Show more*.
         page.goto(f"{url}/#/experiments/{experiment}/runs/{session.info.run_id}")
         link = page.get_by_role("link", name="this session's runs")
         link.wait_for(timeout=30_000)
+        page.get_by_role("button", name="Expand description").click()
         assert link.get_attribute("href") == links.session_runs_path(experiment, uuid)
         with page.context.expect_page() as opened:
             link.click()
@@ -133,6 +143,101 @@ def test_a_session_larger_than_a_page_in_the_mlflow_ui(ui: tuple[str, Any]) -> N
         expand(bad, "test_first.py", "test_a[i=40]")
         assert wait_for_row(bad, "test_a[i=40]") == [name, "test_first.py", "test_a[i=40]"]
         page.close()
+
+
+FAILING = {
+    "tests/test_model.py": """
+        import pytest
+
+        @pytest.mark.parametrize("threshold", [0.5, 0.9])
+        def test_accuracy(threshold):
+            assert 0.8 > threshold, "accuracy 0.8 below the threshold"
+
+        def test_loads():
+            pass
+    """,
+    "tests/test_data.py": """
+        def test_rows():
+            pass
+    """,
+}
+FAILING_TEST = "tests/test_model.py::test_accuracy[0.9]"
+SESSION_LINK = "mlflow-tree: session run "
+
+
+@pytest.fixture
+def failing_ui(
+    pytester: pytest.Pytester, record: Record, store: Store, tmp_path: Path
+) -> Iterator[tuple[str, str, Any]]:
+    """Two recorded sessions with one failing test, ``mlflow server`` showing them, and the
+    session link pytest printed for the second."""
+    reason = browser.unavailable()
+    if reason is not None:
+        missing_service(reason)
+    mlflow_3()
+    pytester.makepyfile(**FAILING)
+    record("--mlflow-tree-experiment=model-validation")
+    result, tree = record("--mlflow-tree-experiment=model-validation")
+    result.assert_outcomes(passed=3, failed=1)
+    printed = next(line for line in result.outlines if SESSION_LINK in line)
+    link = printed.split(SESSION_LINK, 1)[1].split(" ", 1)[0]
+    with servers.mlflow_server(
+        store.uri, tmp_path / "server", extra_args=("--workers", "1")
+    ) as server:
+        yield link.replace(LOCAL_UI, server.url), server.url, tree
+
+
+def test_from_pytests_link_to_the_traceback_and_to_the_tests_history(
+    failing_ui: tuple[str, str, Any], tmp_path: Path
+) -> None:
+    link, url, tree = failing_ui
+    assert link.startswith(url)
+    clicks = []
+
+    def click(locator: Any) -> None:
+        clicks.append(locator)
+        locator.click()
+
+    with browser.chromium() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(link)
+        # The session run's description starts with the failures, above the UI's fold.
+        failure = page.get_by_role("link", name=FAILING_TEST)
+        failure.wait_for(timeout=30_000)
+        failure.evaluate("link => link.scrollIntoView({block: 'center'})")
+        screenshot = tmp_path / "ui-failures.png"
+        page.screenshot(path=str(screenshot))
+        # Opening pytest's link is no click in the UI; from there, one to the traceback.
+        with page.context.expect_page() as opened:
+            click(failure)
+        run = opened.value
+        # The test's run, its failure.txt selected and shown.
+        run.get_by_text("AssertionError: accuracy 0.8 below the threshold").wait_for(timeout=30_000)
+        assert "def test_accuracy(threshold):" in run.inner_text("body")
+        assert len(clicks) <= 3
+
+        # From the test's run to the same test in every session: its description links there.
+        clicks.clear()
+        click(run.get_by_role("tab", name="Overview"))
+        history = run.get_by_role("link", name="This test in every session")
+        history.wait_for(timeout=30_000)
+        with run.context.expect_page() as opened:
+            click(history)
+        runs = opened.value
+        # Both sessions' runs of the test, flat (not under their modules), as charts.
+        runs.get_by_text("2 matching runs").wait_for(timeout=30_000)
+        # Each session's run of the test is a row, linked to its run.
+        run_ids = [
+            r.info.run_id for r in tree.runs if r.data.tags.get("pytest.nodeid") == FAILING_TEST
+        ]
+        assert len(run_ids) == 2
+        for run_id in run_ids:
+            assert runs.locator(f'a[href*="/runs/{run_id}"]').count() == 1, run_id
+        assert len(clicks) == 2
+
+    assert screenshot.read_bytes().startswith(b"\x89PNG")
+    if browser.update_screenshots():
+        shutil.copy(screenshot, browser.SCREENSHOTS / "ui-failures.png")
 
 
 REPORTED = """

@@ -33,6 +33,16 @@ def module_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
 
 
+def module_run_name(path: str) -> str:
+    """A module run's name: its file, then its folder (``test_io.py (tests/unit)``).
+
+    The runs table's name column shows a name's start only: modules of the same name in
+    different folders differ there. The path as pytest gives it is the run's nodeid tag.
+    """
+    folder, slash, file = path.rstrip("/").rpartition("/")
+    return f"{file} ({folder})" if slash and folder and file else path
+
+
 Level = Literal["session", "module", "test"]
 
 

@@ -58,13 +58,29 @@ class Tally:
         return (", ".join(parts) or "no tests ran") + f" in {wall_seconds:.2f} s"
 
     def markdown(self, title: str, wall_seconds: float) -> str:
-        lines = [f"### {title}", "", self.headline(wall_seconds)]
-        if self.failures:
-            lines += ["", "Failures:"]
-            for nodeid, message in self.failures[:_LISTED_FAILURES]:
-                first = message.strip().splitlines()[0] if message.strip() else ""
-                lines.append(f"- `{nodeid}`" + (f": {first}" if first else ""))
-            hidden = len(self.failures) - _LISTED_FAILURES
-            if hidden > 0:
-                lines.append(f"- ... and {hidden} more")
+        """The failures first, where the UI shows a description before folding it, then the
+        headline. ``read.description`` turns each failure into a link to its test run."""
+        lines = []
+        for nodeid, message in self.failures[:_LISTED_FAILURES]:
+            first = message.strip().splitlines()[0] if message.strip() else ""
+            lines.append(failure_item(nodeid) + (f": {first}" if first else ""))
+        hidden = len(self.failures) - _LISTED_FAILURES
+        if hidden > 0:
+            lines.append(f"- ... and {hidden} more")
+        if lines:
+            lines.append("")
+        lines.append(f"{self.headline(wall_seconds)} · {title}")
         return "\n".join(lines)
+
+
+def failure_item(name: str, target: str | None = None) -> str:
+    """A failure's list item up to its message: its name, a link when ``target`` is known."""
+    return f"- [`{name}`]({target})" if target else f"- `{name}`"
+
+
+def failure_name(line: str) -> str | None:
+    """The name in a line ``failure_item`` wrote without a link, else None."""
+    if not line.startswith("- `"):
+        return None
+    end = line.find("`", 3)
+    return line[3:end] if end > 3 else None

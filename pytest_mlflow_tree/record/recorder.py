@@ -39,6 +39,7 @@ from pytest_mlflow_tree.model.records import (
     RunRecord,
     StartRecord,
     module_of,
+    module_run_name,
 )
 from pytest_mlflow_tree.model.summary import Tally
 from pytest_mlflow_tree.record import iteminfo, reruns, subtests
@@ -251,7 +252,7 @@ class Recorder:
                 "level": MODULE_LEVEL,
                 "key": key,
                 "parent": SESSION_KEY,
-                "name": key,
+                "name": module_run_name(key),
                 "start": ms(start),
                 "tags": {NODEID: key, SOURCE_NAME: key},
             }

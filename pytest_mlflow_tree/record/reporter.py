@@ -353,6 +353,7 @@ class TreeReporter:
         summary = self.recorder.session_summary
         if summary is None:
             return
+        summary = f"### pytest session\n\n{summary}"
         prefix = "mlflow-tree: session run "
         for line, _warning in self.summary_lines():
             if line.startswith(prefix):

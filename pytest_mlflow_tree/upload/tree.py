@@ -26,6 +26,7 @@ from pytest_mlflow_tree.model.names import (
     CI_PREFIX,
     KILLED,
     MODULE_LEVEL,
+    NODEID,
     NOTE,
     RESUMED_BY,
     RUN_KEY,
@@ -46,6 +47,7 @@ from pytest_mlflow_tree.model.records import (
 )
 from pytest_mlflow_tree.model.retries import Patience, retry_locked
 from pytest_mlflow_tree.model.status import Progress
+from pytest_mlflow_tree.read import description
 from pytest_mlflow_tree.upload import anchor, duplicates, resume, shards
 from pytest_mlflow_tree.upload.client_writer import Known, RunWriter
 
@@ -358,6 +360,7 @@ class TreeUploader:
 
     def _submit(self, record: RunRecord) -> None:
         self._last_time = max(self._last_time, record["end"])
+        record = self._with_history(record)
         parent_id = self._run_ids[record["parent"] or SESSION_KEY]
         known = self._known.get(run_key(record["key"]))
         if (
@@ -378,6 +381,22 @@ class TreeUploader:
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
+
+    def _with_history(self, record: RunRecord) -> RunRecord:
+        """The test's record with a description linking to the test in every session.
+
+        Not on a run the test made itself (``mlflow_live_run``): its description is the test's;
+        nor for a node id too long for the link to fit a tag: a cut link leads nowhere.
+        """
+        tags = record.get("tags", {})
+        nodeid = tags.get(NODEID)
+        if not nodeid or NOTE in tags or record.get("live_run_id"):
+            return record
+        length = self._limits.tag_value_length
+        note = description.history_note(self.writer.experiment_id, nodeid, length)
+        if note is None:
+            return record
+        return {**record, "tags": {**tags, NOTE: note}}
 
     def _upload_test(self, record: RunRecord, parent_id: str, known: Known | None) -> None:
         run_id = self.writer.upload_test(record, parent_id, known)

@@ -64,18 +64,15 @@ def test_an_empty_tally_says_no_tests_ran() -> None:
     assert Tally().headline(0.5) == "no tests ran in 0.50 s"
 
 
-def test_the_description_lists_failures_by_their_first_line() -> None:
+def test_the_description_lists_failures_first_by_their_first_line() -> None:
     tally = Tally(counts={"failed": 2})
     tally.add_failure("t.py::a", "\n  AssertionError: 1 != 2\n  more\n")
     tally.add_failure("t.py::b", "   ")
     assert tally.markdown("t.py", 1.0).splitlines() == [
-        "### t.py",
-        "",
-        "**2 failed** in 1.00 s",
-        "",
-        "Failures:",
         "- `t.py::a`: AssertionError: 1 != 2",
         "- `t.py::b`",
+        "",
+        "**2 failed** in 1.00 s · t.py",
     ]
 
 
@@ -85,8 +82,8 @@ def test_the_description_lists_twenty_failures_and_counts_the_rest() -> None:
         tally.add_failure(f"t.py::test_{number}", "boom")
     lines = tally.markdown("session", 1.0).splitlines()
     assert sum(line.startswith("- `") for line in lines) == 20
-    assert lines[-1] == "- ... and 5 more"
+    assert lines[20] == "- ... and 5 more"
 
 
-def test_no_failure_section_without_failures() -> None:
-    assert "Failures:" not in Tally(counts={"passed": 1}).markdown("m", 0.0)
+def test_without_failures_the_description_is_the_headline() -> None:
+    assert Tally(counts={"passed": 1}).markdown("m", 0.0) == "1 passed in 0.00 s · m"
