@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pytest_mlflow_tree import __version__
 from pytest_mlflow_tree.model import links
-from pytest_mlflow_tree.model.settings_table import SQL_WRITER_ENV
+from pytest_mlflow_tree.model.settings_table import SQL_WRITER_ENV, UI_URL
 from pytest_mlflow_tree.model.status import Progress
 from pytest_mlflow_tree.read import commands
 from pytest_mlflow_tree.upload import process
@@ -28,6 +28,7 @@ def _replay(args: argparse.Namespace) -> int:
         sql_writer="public" if args.public_client else "auto",
         # Run on purpose: a store that still answers is waited for.
         slow_give_up=process.REPLAY_SLOW_GIVE_UP,
+        ui_url=args.ui_url or os.environ.get(str(UI_URL.env)) or None,
     )
     status = process.run(args.journal, options)
     print("\r", end="", file=sys.stderr)
@@ -37,7 +38,7 @@ def _replay(args: argparse.Namespace) -> int:
     line = f"replayed {args.journal}: {status.applied} records"
     if status.session_run_id and status.experiment_id and status.tracking_uri:
         line += "; session run: " + links.run_url(
-            status.tracking_uri, status.experiment_id, status.session_run_id
+            status.tracking_uri, status.experiment_id, status.session_run_id, status.ui_url
         )
     print(line)
     return 0
@@ -88,6 +89,12 @@ def _run(argv: list[str] | None) -> int:
         metavar="RUN_ID",
         help="attach the session run under this run instead of the one recorded "
         "(--mlflow-tree-parent); an empty value attaches it to none",
+    )
+    replay.add_argument(
+        "--ui-url",
+        metavar="URL",
+        help="address of the MLflow UI that the report's links point to, instead of the one "
+        f"recorded (${UI_URL.env} also overrides it)",
     )
     replay.add_argument(
         "--public-client",

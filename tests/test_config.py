@@ -7,6 +7,7 @@ a bad value.
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -32,6 +33,7 @@ VARIABLES = (
     "MLFLOW_EXPERIMENT_ID",
     "PYTEST_MLFLOW_TREE_PARENT_RUN_ID",
     "PYTEST_MLFLOW_TREE_SHARD_KEY",
+    "PYTEST_MLFLOW_TREE_UI_URL",
 )
 
 
@@ -318,6 +320,11 @@ def test_shard_key_ci_is_the_ci_pipelines_id(
         (("--mlflow-tree-mode=big",), "", "--mlflow-tree-mode: mode 'big' is not one of tree"),
         (("--mlflow-tree-shard-key=ci",), "", "--mlflow-tree-shard-key: 'ci' needs a CI pipel"),
         (("--mlflow-tree-capture=some",), "", "--mlflow-tree-capture: invalid choice: 'some'"),
+        (
+            (),
+            "mlflow_tree_ui_url = 127.0.0.1:5001",
+            "mlflow_tree_ui_url (ini): '127.0.0.1:5001' is",
+        ),
     ],
 )
 def test_a_bad_value_is_a_usage_error_naming_its_source(
@@ -472,3 +479,44 @@ def test_without_the_flag_nothing_is_recorded(
         assert not (directory / "mlruns").exists()
     # Last: MLflow 2.x's own client makes ./mlruns in the current directory.
     assert experiments(store) == []
+
+
+def test_the_ui_address_comes_from_the_highest_source_and_goes_into_the_journal(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert settings(pytester).ui_url is None
+    assert "ui_url" not in settings(pytester).header_options()
+    ini = "mlflow_tree_ui_url = http://ini:5000\n"
+    assert settings(pytester, ini=ini).ui_url == "http://ini:5000"
+    monkeypatch.setenv("PYTEST_MLFLOW_TREE_UI_URL", "http://env:5001")
+    assert settings(pytester, ini=ini).ui_url == "http://env:5001"
+    resolved = settings(pytester, "--mlflow-tree-ui-url= https://cli:8443 ", ini=ini)
+    assert resolved.ui_url == "https://cli:8443"
+    assert resolved.header_options() == {"ui_url": "https://cli:8443"}
+
+
+def test_the_terminal_links_to_the_session_run_in_the_ui_set(
+    pytester: pytest.Pytester, migrated_db: Path, tmp_path: Path
+) -> None:
+    pytester.makepyfile(test_two=SUITE)
+    store = copy_store(migrated_db, tmp_path / "store" / "mlflow.db")
+    result = pytester.runpytest(
+        "--mlflow-tree",
+        f"--mlflow-tree-tracking-uri={store.uri}",
+        "--mlflow-tree-ui-url=http://127.0.0.1:5001/",
+    )
+    result.assert_outcomes(passed=2)
+    run_id = (
+        store.client()
+        .search_runs(
+            [e.experiment_id for e in store.client().search_experiments() if e.name != "Default"],
+            "tags.`pytest.level` = 'session'",
+        )[0]
+        .info.run_id
+    )
+    line = next(line for line in result.outlines if "mlflow-tree: session run" in line)
+    assert re.search(
+        rf"session run http://127\.0\.0\.1:5001/#/experiments/\d+/runs/{run_id}\b", line
+    )
+    # A UI address set is one the user serves: no hint to start `mlflow ui`.
+    assert "open with" not in line

@@ -103,6 +103,9 @@ def test_fluent_calls_land_in_the_tests_own_run(
     assert [(r.info.run_name, r.info.status) for r in user_runs] == [("user run", "FINISHED")]
     assert tree.session.info.status == "FAILED"
     assert module.data.metrics["tests"] == 10
+    # The report shows what tests logged into their live runs, which only the store holds.
+    report = tree.artifact(tree.session, "report.html")
+    assert '<span class="metric">recall <b>0.925</b></span>' in report
 
 
 def test_live_runs_from_xdist_workers(pytester: pytest.Pytester, record: Record) -> None:

@@ -19,6 +19,7 @@ import servers
 from conftest import Record, Store, missing_service
 
 from pytest_mlflow_tree.model import links
+from pytest_mlflow_tree.model.defaults import LOCAL_UI
 
 # More tests than the UI loads at once (100 runs), in two modules; one fails.
 PER_MODULE = 75
@@ -183,7 +184,7 @@ def failing_ui(
     with servers.mlflow_server(
         store.uri, tmp_path / "server", extra_args=("--workers", "1")
     ) as server:
-        yield link.replace(links.LOCAL_UI, server.url), server.url, tree
+        yield link.replace(LOCAL_UI, server.url), server.url, tree
 
 
 def test_from_pytests_link_to_the_traceback_and_to_the_tests_history(
@@ -237,3 +238,78 @@ def test_from_pytests_link_to_the_traceback_and_to_the_tests_history(
     assert screenshot.read_bytes().startswith(b"\x89PNG")
     if browser.update_screenshots():
         shutil.copy(screenshot, browser.SCREENSHOTS / "ui-failures.png")
+
+
+REPORTED = """
+import pytest
+
+def test_recall():
+    assert 0.81 > 0.9, "recall too low"
+
+@pytest.mark.parametrize("depth", [2, 4])
+def test_accuracy(depth):
+    pass
+"""
+
+
+@pytest.fixture
+def report_ui(
+    pytester: pytest.Pytester, record: Record, store: Store, tmp_path: Path
+) -> Iterator[tuple[str, Any]]:
+    """``mlflow server`` on a store, and a session recorded there with the UI's address set."""
+    reason = browser.unavailable()
+    if reason is not None:
+        missing_service(reason)
+    pytest.importorskip("mlflow.server", reason="the MLflow UI needs the full mlflow package")
+    import mlflow
+
+    if int(mlflow.__version__.split(".")[0]) < 3:
+        pytest.skip("the artifact viewer checked here is MLflow 3.x's")
+    pytester.makepyfile(test_model=REPORTED)
+    with servers.mlflow_server(
+        store.uri, tmp_path / "server", extra_args=("--workers", "1")
+    ) as server:
+        result, tree = record(f"--mlflow-tree-ui-url={server.url}")
+        result.assert_outcomes(passed=2, failed=1)
+        yield server.url, tree
+
+
+def test_the_reports_links_inside_the_mlflow_ui_and_downloaded(
+    report_ui: tuple[str, Any], tmp_path: Path
+) -> None:
+    url, tree = report_ui
+    session = tree.session
+    experiment = session.info.experiment_id
+    failing = tree.tests["test_model.py::test_recall"]
+    run_url = f"{url}/#/experiments/{experiment}/runs/{failing.info.run_id}"
+    report = tmp_path / "report.html"
+    report.write_text(tree.artifact(session, "report.html"), encoding="utf-8")
+    with browser.chromium() as chromium:
+        page = chromium.new_page(viewport={"width": 1400, "height": 1200})
+        # The session run's report in the run's Artifacts tab: the UI shows it in a frame.
+        artifacts = f"{url}/#/experiments/{experiment}/runs/{session.info.run_id}/artifacts"
+        page.goto(f"{artifacts}/report.html")
+        viewer = page.frame_locator("iframe#html")
+        link = viewer.locator('tbody.test[data-nodeid="test_model.py::test_recall"] td.name a')
+        link.wait_for(timeout=30_000)
+        assert link.get_attribute("href") == run_url
+
+        link.click()
+        # The viewer's frame may open no tab and leave for no page: the report stays, and
+        # says where the run is.
+        note = viewer.locator("#link-note")
+        note.wait_for(timeout=10_000)
+        assert viewer.locator("#link-url").input_value() == run_url
+        assert "download the report" in note.inner_text()
+        assert viewer.locator("h1").is_visible()
+        assert len(page.context.pages) == 1
+        assert page.url == f"{artifacts}/report.html"
+        viewer.locator("#link-close").click()
+        assert not note.is_visible()
+
+        # Downloaded and opened as a file, the same link opens the run in the UI.
+        page.goto(report.as_uri())
+        page.locator('tbody.test[data-nodeid="test_model.py::test_recall"] td.name a').click()
+        page.wait_for_url(run_url, timeout=30_000)
+        page.get_by_text(failing.info.run_name).first.wait_for(timeout=30_000)
+        page.close()

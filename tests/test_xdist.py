@@ -124,6 +124,12 @@ def test_every_dist_mode_records_one_tree_with_pytests_outcomes_and_durations(
         if run.data.tags["pytest.nodeid"] == "tests/test_model.py::test_accuracy[3]":
             assert run.data.params == {"depth": "3"}
     assert {run.info.status for run in tree.runs} == {"FINISHED", "FAILED"}
+    # Each test's place in pytest's order, from the workers' collection: test_data.py first.
+    index = {
+        r.data.tags["pytest.nodeid"]: int(r.data.tags["pytest.collection_index"]) for r in tests
+    }
+    assert sorted(index, key=index.__getitem__) == [*list(OUTCOMES)[4:], *list(OUTCOMES)[:4]]
+    assert sorted(set(index.values())) == list(range(len(OUTCOMES)))
 
     recorded: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for run in tests:

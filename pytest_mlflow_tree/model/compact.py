@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from pytest_mlflow_tree.model.names import (
+    COLLECTION_INDEX,
     FINISHED,
     FLAKY,
     LOGGED_ARTIFACTS,
@@ -25,7 +26,9 @@ from pytest_mlflow_tree.model.names import (
     OUTCOME,
     RERUN_PREFIX,
     SESSION_LEVEL,
+    SKIP_REASON,
     SLOW_SECONDS,
+    XFAIL_REASON,
 )
 from pytest_mlflow_tree.model.records import CloseRecord, OpenRecord, Record, RunRecord
 from pytest_mlflow_tree.model.settings_table import (
@@ -51,6 +54,9 @@ COLUMNS = (
     "end",
     "params",
     "has_run",
+    "index",
+    "skip_reason",
+    "xfail_reason",
 )
 
 # Outcomes that always get a run of their own.
@@ -96,7 +102,14 @@ def _row(record: RunRecord, has_run: bool) -> list[Any]:
         record["end"],
         record.get("params", {}),
         has_run,
+        _index(tags.get(COLLECTION_INDEX)),
+        tags.get(SKIP_REASON),
+        tags.get(XFAIL_REASON),
     ]
+
+
+def _index(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
 
 
 def table_json(rows: list[list[Any]]) -> str:

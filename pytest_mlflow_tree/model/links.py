@@ -5,17 +5,22 @@ from __future__ import annotations
 from urllib.parse import quote, urlencode
 
 from pytest_mlflow_tree.model import redact
-from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI, LOCAL_UI
 from pytest_mlflow_tree.model.names import FINISHED, NODEID, SESSION_UUID
 
-LOCAL_UI = "http://127.0.0.1:5000"
 
-
-def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    path = f"/#/experiments/{experiment_id}/runs/{run_id}"
+def ui_address(tracking_uri: str, ui_url: str | None = None) -> str:
+    """The MLflow UI's address: ``ui_url`` when set (``--mlflow-tree-ui-url``), else the
+    tracking server itself, else where ``mlflow ui`` serves a local store by default."""
+    if ui_url:
+        return redact.url(ui_url.strip().rstrip("/"))
     if tracking_uri.startswith(("http://", "https://")):
-        return redact.url(tracking_uri.rstrip("/")) + path
-    return LOCAL_UI + path
+        return redact.url(tracking_uri.rstrip("/"))
+    return LOCAL_UI
+
+
+def run_url(tracking_uri: str, experiment_id: str, run_id: str, ui_url: str | None = None) -> str:
+    return f"{ui_address(tracking_uri, ui_url)}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 def session_runs_path(experiment_id: str, session_uuid: str, failing: bool = False) -> str:

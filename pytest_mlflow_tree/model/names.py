@@ -39,6 +39,8 @@ FILE: Final = "pytest.file"
 LINE: Final = "pytest.line"
 SKIP_REASON: Final = "pytest.skip_reason"
 XFAIL_REASON: Final = "pytest.xfail_reason"
+# A test's place in pytest's order (the collected items, as plugins reordered them), from 0.
+COLLECTION_INDEX: Final = "pytest.collection_index"
 # The xdist worker that ran the test.
 WORKER: Final = "pytest.worker"
 FLAKY: Final = "pytest.flaky"

@@ -8,11 +8,11 @@ journal that ends before the test's ``run`` record (the process died in the test
 run for it.
 
 Bump ``FORMAT`` on any change an older uploader would misread. Optional fields added later
-(``metric_steps``, ``files_dir``, ``live_run_id``, the header's ``parent_run_id`` and
-``resume_run_id``) keep format 1: older journals lack them and replay as before. So do
-``start`` records: older uploaders skip records of kinds they do not know. So does the session's
-close record with ``params``, ``metric_steps`` and ``files_dir`` (what ``mlflow_session``
-logged): an older uploader leaves them out.
+(``metric_steps``, ``files_dir``, ``live_run_id``, the header's ``parent_run_id``,
+``resume_run_id`` and ``ui_url``) keep format 1: older journals lack them and replay as before.
+So do ``start`` records: older uploaders skip records of kinds they do not know. So does the
+session's close record with ``params``, ``metric_steps`` and ``files_dir`` (what
+``mlflow_session`` logged): an older uploader leaves them out.
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ class HeaderOptions(TypedDict, total=False):
     experiment_from_parent: bool
     # Continue this recorded session (``--mlflow-tree-resume``): re-run tests replace theirs.
     resume_run_id: str
+    # The MLflow UI's address for links to runs (``--mlflow-tree-ui-url``), when one is set.
+    ui_url: str
 
 
 class Header(HeaderOptions):

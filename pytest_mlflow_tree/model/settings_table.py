@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
+from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI, LOCAL_UI
 
 # How a setting's value is written and read:
 # text: one string; seconds: a number of seconds >= 0 (a number in the ini file); switch: a flag
@@ -260,6 +260,20 @@ SHARD_KEY = Setting(
     "value, then none.",
     ini_help="join sessions with this key under one root run",
 )
+UI_URL = Setting(
+    name="ui_url",
+    flag="--mlflow-tree-ui-url",
+    ini="mlflow_tree_ui_url",
+    env="PYTEST_MLFLOW_TREE_UI_URL",
+    type="text",
+    default=None,
+    metavar="URL",
+    help="address of the MLflow UI that links to runs point to (the terminal's link, the HTML "
+    "report). Default: $PYTEST_MLFLOW_TREE_UI_URL, then the ini value, then the tracking URI "
+    f"when it is http(s)://, else {LOCAL_UI}.",
+    ini_help="address of the MLflow UI for links to runs",
+    shown=f"the tracking URI when `http(s)://`, else `{LOCAL_UI}`",
+)
 # Read by the uploader only; no flag, no ini key.
 SQL_WRITER = Setting(
     name="sql_writer",
@@ -292,5 +306,6 @@ SETTINGS: tuple[Setting, ...] = (
     PARENT,
     RESUME,
     SHARD_KEY,
+    UI_URL,
     SQL_WRITER,
 )

@@ -27,6 +27,8 @@ class Status(Progress):
     writer: str | None = None
     # The tracking URI the upload went to, credentials removed.
     tracking_uri: str | None = None
+    # The MLflow UI's address that links to the runs point to.
+    ui_url: str | None = None
     error: str | None = None
     # Wall-clock time the uploader was set up and about to contact the store.
     ready_at: float | None = None

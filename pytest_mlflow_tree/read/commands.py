@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_mlflow_tree.model import quiet, sqlitepath, stores
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
-from pytest_mlflow_tree.model.settings_table import EXPERIMENT, TRACKING_URI, Setting
+from pytest_mlflow_tree.model.settings_table import EXPERIMENT, TRACKING_URI, UI_URL, Setting
 from pytest_mlflow_tree.read import project_ini
 
 COMMANDS = ("show", "diff", "flaky")
@@ -156,8 +156,14 @@ def _where(args: argparse.Namespace) -> tuple[str, str]:
     return given[0] if given else (DEFAULT_TRACKING_URI, "the default")
 
 
+def _ui_url() -> str | None:
+    """The MLflow UI's address as ``pytest --mlflow-tree`` would choose it, if one is set."""
+    env, ini = _names(UI_URL)
+    return os.environ.get(env) or project_ini.find(Path.cwd()).get(ini)
+
+
 def _names(setting: Setting) -> tuple[str, str]:
-    # The tracking URI and the experiment have both in the table.
+    # The settings the commands read have both in the table.
     assert setting.env is not None, setting.name
     assert setting.ini is not None, setting.name
     return setting.env, setting.ini
@@ -174,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     quiet.apply_to_process()
     stores.use_server_for_this_process(uri)
     try:
-        reader = readback.Reader(uri)
+        reader = readback.Reader(uri, ui_url=_ui_url())
         quiet.silence_loggers()
         if args.command == "show":
             return _show(reader, args)

@@ -5,8 +5,9 @@ has just written. Reading it back with ``search_runs`` would cost time per test 
 pytest; the records and the run ids the uploader created or found hold the same facts, so the
 report is built from them, live and on replay alike.
 
-Memory: a small ``Test`` per test (no failure texts, only their ``E`` lines), freed with the
-builder when the upload is done.
+Memory: a small ``Test`` per test (no failure texts, only their ``E`` lines; no tags but a skip or
+xfail reason; of the metrics only those the test logged), freed with the builder when the upload
+is done.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pytest_mlflow_tree.model.names import (
     OUTCOME,
     RUNNING,
     SESSION_LEVEL,
+    SKIP_REASON,
+    XFAIL_REASON,
 )
 from pytest_mlflow_tree.model.records import (
     FAILURE_ARTIFACT,
@@ -35,10 +38,34 @@ from pytest_mlflow_tree.model.records import (
     RunRecord,
     module_of,
 )
-from pytest_mlflow_tree.read.readback import Module, Session, Test, in_order
+from pytest_mlflow_tree.read.readback import (
+    DURATION_METRICS,
+    Module,
+    Session,
+    Test,
+    collection_index,
+    in_order,
+)
 
 # ``E`` lines of a failure kept for the report (a traceback's assertion lines, not its output).
 _FAILURE_LINES = 200
+
+
+def _own_metrics(metrics: dict[str, float], steps: Iterable[list[Any]]) -> dict[str, float]:
+    """The metrics a test logged itself, each at its latest value as MLflow picks it (by
+    step, then time, then value); the plugin's own keys win on a clash, as in the upload."""
+    own = {sys.intern(k): v for k, v in metrics.items() if k not in DURATION_METRICS}
+    latest: dict[str, tuple[int, int, float]] = {}
+    for entry in steps:
+        try:
+            key, value, timestamp, step = entry
+            order = (int(step), int(timestamp), float(value))
+        except (TypeError, ValueError):
+            continue  # the uploader drops it too
+        if key not in metrics and (key not in latest or order > latest[key]):
+            latest[key] = order
+    own.update({sys.intern(str(k)): order[2] for k, order in latest.items()})
+    return own
 
 
 def failure_lines(text: str) -> str:
@@ -57,16 +84,19 @@ class SessionBuilder:
     uploader's callback with the run id of each record it applied (from its upload threads too).
     """
 
-    def __init__(self, header: Header, tracking_uri: str) -> None:
+    def __init__(self, header: Header, tracking_uri: str, ui_url: str | None = None) -> None:
         self._header = header
         self._tracking_uri = tracking_uri
+        self._ui_url = ui_url
+        # A test logged into its live run, in its own process: the journal lacks those values.
+        self.live_runs = False
         self._session: Session | None = None
         self._modules: dict[str, Module] = {}
         self._tests: dict[str, Test] = {}
         self._run_ids: dict[str, str] = {}
         self._lock = threading.Lock()
-        # Shared by the tests that have no params, and as their metrics and tags: the report
-        # reads a test's duration, outcome and params only.
+        # Shared by the tests that have no params, metrics of their own or reasons: the report
+        # reads a test's duration, outcome, params, own metrics and skip or xfail reason only.
         self._nothing: dict[str, Any] = {}
 
     def watch(self, records: Iterable[Record]) -> Iterator[Record]:
@@ -120,6 +150,7 @@ class SessionBuilder:
                 end_ms=None,
                 tracking_uri=self._tracking_uri,
                 tags=tags,
+                ui_url=self._ui_url,
             )
         elif record["level"] == MODULE_LEVEL:
             self._modules[record["key"]] = Module(
@@ -160,6 +191,12 @@ class SessionBuilder:
         path = module_of(nodeid)
         if module is None:
             module = self._modules.setdefault(path, Module(path, None, FINISHED))
+        if record.get("live_run_id"):
+            self.live_runs = True
+        own = _own_metrics(metrics, record.get("metric_steps", ()))
+        reasons: dict[str, str] = {
+            k: sys.intern(tags[k]) for k in (SKIP_REASON, XFAIL_REASON) if k in tags
+        }
         test = Test(
             nodeid=nodeid,
             name=record["name"],
@@ -169,9 +206,10 @@ class SessionBuilder:
             duration=metrics.get("duration"),
             start_ms=record["start"],
             end_ms=record["end"],
+            index=collection_index(tags),
             params={sys.intern(k): v for k, v in params.items()} if params else self._nothing,
-            metrics=self._nothing,
-            tags=self._nothing,
+            metrics=own or self._nothing,
+            tags=reasons or self._nothing,
             _load_failure=(lambda _run_id: excerpt) if excerpt else None,
         )
         self._tests[key] = test

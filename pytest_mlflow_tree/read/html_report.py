@@ -1,19 +1,22 @@
 """The session's HTML report: one self-contained file logged as an artifact of the session run.
 
-Inline CSS, a few lines of inline JavaScript and an inline SVG chart, nothing fetched from the
+Inline CSS and JavaScript (``report_page``) and an inline SVG chart, nothing fetched from the
 network, so it renders in the MLflow UI's artifact viewer (a sandboxed frame) and as a plain
-file. Modules are ``<details>`` elements: they open and close without scripts; failing modules
-start open. Every run links to its page in the MLflow UI.
+file. Modules are ``<details>`` elements in pytest's order, their tests too: they open and
+close without scripts; failing modules start open. Each test shows its params, the metrics it
+logged and its skip or xfail reason; the page filters tests by outcome, searches their names
+and node ids, and sorts them by name, outcome or duration. Every run links to its page in the
+MLflow UI.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
 from typing import Any
 
-from pytest_mlflow_tree.model.names import COLLECTION_ERROR
-from pytest_mlflow_tree.read.readback import Module, Reader, Session, outcome_counts
+from pytest_mlflow_tree.model.names import COLLECTION_ERROR, SKIP_REASON, XFAIL_REASON
+from pytest_mlflow_tree.read import report_page
+from pytest_mlflow_tree.read.readback import Module, Reader, Session, Test, outcome_counts
 from pytest_mlflow_tree.read.terminal_tree import (
     Budget,
     counts_text,
@@ -30,46 +33,15 @@ MAX_FAILURE_TEXTS = 20
 # Passing tests listed in full; beyond this a module shows its counts only (bad tests always).
 MAX_ROWS = 5000
 SLOWEST = 15
-
-_CSS = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 20px;
-       color: #1f2328; background: #fff; }
-h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 16px; margin: 24px 0 8px; }
-a { color: #0969da; text-decoration: none; } a:hover { text-decoration: underline; }
-.meta { color: #59636e; } .meta span { margin-right: 14px; }
-.badge { display: inline-block; min-width: 64px; padding: 0 6px; border-radius: 10px;
-         font-size: 12px; font-weight: 600; text-align: center; color: #fff; }
-.badge.passed, .badge.FINISHED { background: #1a7f37; }
-.badge.failed, .badge.error, .badge.killed, .badge.FAILED, .badge.KILLED { background: #cf222e; }
-.badge.skipped { background: #8c959f; } .badge.xfailed { background: #bf8700; }
-.badge.xpassed { background: #8250df; } .badge.unknown { background: #59636e; }
-details.module { border: 1px solid #d1d9e0; border-radius: 6px; margin: 6px 0; }
-details.module.bad { border-color: #cf222e; }
-details.module > summary { cursor: pointer; padding: 6px 10px; background: #f6f8fa;
-                           border-radius: 6px; list-style-position: inside; }
-details.module.bad > summary { background: #ffebe9; }
-summary .path { font-weight: 600; margin: 0 8px; } summary .info { color: #59636e; }
-table { border-collapse: collapse; width: 100%; }
-td { padding: 3px 10px; border-top: 1px solid #eef1f4; vertical-align: top; }
-td.duration { text-align: right; white-space: nowrap; width: 80px; color: #59636e; }
-td.params { color: #59636e; font-size: 12px; }
-tr.test.bad td.name a { color: #cf222e; font-weight: 600; }
-pre.failure { margin: 2px 0 6px; padding: 6px 8px; background: #fff8f8; color: #82071e;
-              white-space: pre-wrap; font-size: 12px; border-left: 3px solid #cf222e; }
-.more { color: #59636e; padding: 4px 10px; }
-button { font: inherit; margin-right: 6px; padding: 2px 10px; border: 1px solid #d1d9e0;
-         border-radius: 6px; background: #f6f8fa; cursor: pointer; }
-svg text { font: 12px system-ui, sans-serif; fill: #1f2328; }
-"""
-
-_JS = """
-document.getElementById("expand-all").addEventListener("click", function () {
-  document.querySelectorAll("details.module").forEach(function (d) { d.open = true; });
-});
-document.getElementById("collapse-all").addEventListener("click", function () {
-  document.querySelectorAll("details.module").forEach(function (d) { d.open = false; });
-});
-"""
+# Sorting by outcome: the tests to look at first.
+_RANKS = {"failed": 0, "error": 0, "killed": 1, "xpassed": 2, "xfailed": 3, "skipped": 4}
+_OTHER_RANK = 5
+_SORTS = (
+    ("order", "pytest's order"),
+    ("name", "name"),
+    ("outcome", "outcome"),
+    ("duration", "duration"),
+)
 
 
 def _e(value: object) -> str:
@@ -84,6 +56,10 @@ def _link(session: Session, run_id: str | None, text: str) -> str:
     if run_id is None:
         return _e(text)
     return f'<a href="{_e(session.run_url(run_id))}" data-run-id="{_e(run_id)}">{_e(text)}</a>'
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
 
 
 def chart(session: Session, count: int = SLOWEST) -> str:
@@ -111,7 +87,10 @@ def chart(session: Session, count: int = SLOWEST) -> str:
             f' rx="3" fill="{_colour(test.outcome)}"><title>{_e(test.nodeid)}</title></rect>'
         )
         if test.run_id is not None:
-            bar = f'<a href="{_e(session.run_url(test.run_id))}">{bar}</a>'
+            bar = (
+                f'<a href="{_e(session.run_url(test.run_id))}" '
+                f'data-run-id="{_e(test.run_id)}">{bar}</a>'
+            )
         parts.append(
             f'<text x="{label_width - 8}" y="{y + row - 10}" text-anchor="end">{_e(label)}'
             f"<title>{_e(test.nodeid)}</title></text>{bar}"
@@ -133,68 +112,140 @@ def _colour(outcome: str) -> str:
     }.get(outcome, "#59636e")
 
 
-def _module(session: Session, module: Module, rows: Budget, failures: Budget) -> str:
+def _sort_data(index: int, name: str, rank: int, duration: float | None) -> str:
+    """The attributes the page's script sorts by."""
+    return (
+        f'data-index="{index}" data-name="{_e(name)}" data-rank="{rank}" '
+        f'data-duration="{duration or 0.0:.6f}"'
+    )
+
+
+def _module(session: Session, module: Module, index: int, rows: Budget, failures: Budget) -> str:
     counts = module.counts()
     if not module.tests and module.metrics.get("errors"):
         counts = {"error": 1}
     state = "FAILED" if module.bad else "passed"
     listed, hidden = _test_rows(session, module, rows, failures)
     if module.tags.get(COLLECTION_ERROR):
-        listed.append(
-            f'<tr class="failure-row"><td></td><td colspan="3"><pre class="failure">'
-            f"collection error: {_e(module.tags[COLLECTION_ERROR])}</pre></td></tr>"
-        )
+        listed.append(_collection_error(module, len(listed)))
     more = f'<div class="more">{hidden} passing tests not listed</div>' if hidden else ""
     open_attribute = " open" if module.bad else ""
     run_link = _link(session, module.run_id, "run") if module.run_id else ""
+    duration = module_seconds(module)
+    rank = 0 if module.bad else _OTHER_RANK
     return (
         f'<details class="module{" bad" if module.bad else ""}" '
-        f'data-module="{_e(module.path)}"{open_attribute}>'
+        f'data-module="{_e(module.path)}" {_sort_data(index, module.path, rank, duration)}'
+        f"{open_attribute}>"
         f'<summary>{_badge(state)}<span class="path">{_e(module.path)}</span>'
         f'<span class="info">{_e(counts_text(counts))} &middot; '
-        f"{_e(seconds(module_seconds(module)))}</span> "
+        f"{_e(seconds(duration))}</span> "
         f"{run_link}</summary>"
         f"<table>{''.join(listed)}</table>{more}</details>"
+    )
+
+
+def _collection_error(module: Module, index: int) -> str:
+    return (
+        f'<tbody class="collection-error" data-outcome="error" data-nodeid="{_e(module.path)}" '
+        f"{_sort_data(index, module.path, 0, None)}>"
+        f'<tr><td class="outcome">{_badge("error")}</td><td colspan="4"><pre class="failure">'
+        f"collection error: {_e(module.tags[COLLECTION_ERROR])}</pre></td></tr></tbody>"
     )
 
 
 def _test_rows(
     session: Session, module: Module, rows: Budget, failures: Budget
 ) -> tuple[list[str], int]:
-    """The rows of the module's tests, failing first, and how many passing ones are left out.
+    """The module's tests in pytest's order, and how many passing ones are left out.
 
     Every failing test is listed; passing ones while ``rows`` lasts."""
     listed: list[str] = []
     hidden = 0
-    for test in sorted(module.tests, key=lambda t: not t.bad):
+    for index, test in enumerate(module.tests):
         if not test.bad and rows.left <= 0:
             hidden += 1
             continue
         rows.left -= 1
-        params = ", ".join(f"{k}={v}" for k, v in test.params.items())
-        listed.append(
-            f'<tr class="test{" bad" if test.bad else ""}" data-outcome="{_e(test.outcome)}" '
-            f'data-nodeid="{_e(test.nodeid)}"><td class="outcome">{_badge(test.outcome)}</td>'
-            f'<td class="name">{_link(session, test.run_id, name_in_module(test))}</td>'
-            f'<td class="params">{_e(params)}</td>'
-            f'<td class="duration">{_e(seconds(test.duration))}</td></tr>'
-        )
         excerpt = failure_excerpt(test.failure(), lines=8) if test.bad and failures.take() else []
-        if excerpt:
-            listed.append(
-                f'<tr class="failure-row"><td></td><td colspan="3">'
-                f'<pre class="failure">{_e(chr(10).join(excerpt))}</pre></td></tr>'
-            )
+        listed.append(_test(session, test, index, excerpt))
     return listed, hidden
+
+
+def _test(session: Session, test: Test, index: int, excerpt: list[str]) -> str:
+    """A test's rows: its line, and under it the excerpt of its failure."""
+    name = name_in_module(test)
+    rank = _RANKS.get(test.outcome, _OTHER_RANK)
+    failure = (
+        f'<tr class="failure-row"><td></td><td colspan="4">'
+        f'<pre class="failure">{_e(chr(10).join(excerpt))}</pre></td></tr>'
+        if excerpt
+        else ""
+    )
+    return (
+        f'<tbody class="test{" bad" if test.bad else ""}" data-outcome="{_e(test.outcome)}" '
+        f'data-nodeid="{_e(test.nodeid)}" {_sort_data(index, name, rank, test.duration)}>'
+        f'<tr><td class="outcome">{_badge(test.outcome)}</td>'
+        f'<td class="name">{_link(session, test.run_id, name)}{_reason(test)}</td>'
+        f'<td class="params">{_params(test)}</td>'
+        f'<td class="metrics">{_metrics(test)}</td>'
+        f'<td class="duration">{_e(seconds(test.duration))}</td></tr>{failure}</tbody>'
+    )
+
+
+def _reason(test: Test) -> str:
+    for tag, label in ((SKIP_REASON, "skipped"), (XFAIL_REASON, "xfail")):
+        reason = test.tags.get(tag)
+        if reason:
+            return f'<div class="reason">{label}: {_e(reason)}</div>'
+    return ""
+
+
+def _params(test: Test) -> str:
+    return _e(", ".join(f"{k}={v}" for k, v in test.params.items()))
+
+
+def _metrics(test: Test) -> str:
+    """The metrics the test logged itself, at their latest values."""
+    return "".join(
+        f'<span class="metric">{_e(key)} <b>{_e(_number(value))}</b></span>'
+        for key, value in sorted(test.user_metrics.items())
+    )
+
+
+def _controls(counts: dict[str, int]) -> str:
+    """Filters by outcome, the search box and the sort order."""
+    boxes = "".join(
+        f'<label><input type="checkbox" class="outcome" value="{_e(outcome)}" checked> '
+        f"{_e(outcome)} ({count})</label>"
+        for outcome, count in _by_rank(counts)
+    )
+    options = "".join(f'<option value="{key}">{label}</option>' for key, label in _SORTS)
+    return (
+        f'<div class="controls">{boxes}'
+        '<input id="search" type="search" placeholder="search names and node ids" '
+        'aria-label="search tests">'
+        f'<label>sort by <select id="sort">{options}</select></label>'
+        '<span><button id="expand-all" type="button">Expand all</button>'
+        '<button id="collapse-all" type="button">Collapse all</button></span>'
+        '<span id="shown"></span></div>'
+    )
+
+
+def _by_rank(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda item: (_RANKS.get(item[0], _OTHER_RANK), item[0]))
 
 
 def render(session: Session) -> str:
     tests = session.tests
     counts = outcome_counts(tests)
+    # Modules that failed to collect are listed, and filtered, as errors.
+    errors = sum(1 for module in session.modules if module.tags.get(COLLECTION_ERROR))
+    if errors:
+        counts["error"] = counts.get("error", 0) + errors
     rows, failures = Budget(MAX_ROWS), Budget(MAX_FAILURE_TEXTS)
-    modules = sorted(session.modules, key=lambda m: (not m.bad, m.path))
     meta = [
-        f"{len(tests)} tests: {counts_text(counts)}",
+        f"{len(tests)} tests: {counts_text(outcome_counts(tests))}",
         f"in {seconds(session.metrics.get('duration'))}",
         f"started {local_time(session.start_ms)}",
     ]
@@ -202,27 +253,31 @@ def render(session: Session) -> str:
         meta.append(f"commit {session.commit[:10]}")
     if session.compact:
         meta.append("compact mode: only failing, rerun and slow tests have runs")
-    body: Iterable[str] = (_module(session, m, rows, failures) for m in modules)
+    body = "".join(
+        _module(session, module, index, rows, failures)
+        for index, module in enumerate(session.modules)
+    )
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(session.name)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{_e(session.name)}</title><style>{report_page.CSS}</style></head><body>"
         f'<h1>{_e(session.name)} <span class="badge {_e(session.status)}">'
         f"{_e(session.status)}</span></h1>"
         f'<div class="meta">{"".join(f"<span>{_e(m)}</span>" for m in meta)}'
         f"{_link(session, session.run_id, 'session run in MLflow')}</div>"
         f"<h2>Slowest tests</h2>{chart(session)}"
-        '<h2>Tests <button id="expand-all">Expand all</button>'
-        '<button id="collapse-all">Collapse all</button></h2>'
-        f'<div id="tree">{"".join(body)}</div>'
-        f"<script>{_JS}</script></body></html>"
+        f"<h2>Tests</h2>{_controls(counts)}"
+        f'<div id="tree">{body}</div>{report_page.LINK_NOTE}'
+        f"<script>{report_page.SCRIPT}</script></body></html>"
     )
 
 
-def read_back(client: Any, tracking_uri: str, session_run_id: str) -> Session | None:
+def read_back(
+    client: Any, tracking_uri: str, session_run_id: str, ui_url: str | None = None
+) -> Session | None:
     """The session as stored, or None when it cannot be read. Never raises."""
     try:
-        return Reader(tracking_uri, client=client).session(session_run_id)
+        return Reader(tracking_uri, client=client, ui_url=ui_url).session(session_run_id)
     except Exception:
         return None
 

@@ -36,6 +36,7 @@ from pytest_mlflow_tree.model.compact import TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.names import (
     CALL_DURATION,
+    COLLECTION_INDEX,
     DURATION,
     FAILED,
     FINISHED,
@@ -130,6 +131,8 @@ class Test:
     start_ms: int | None = None
     end_ms: int | None = None
     run_id: str | None = None
+    # The test's place in pytest's order; None for sessions recorded without it.
+    index: int | None = None
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -242,6 +245,9 @@ class Session:
     def end(self) -> datetime.datetime | None:
         return utc(self.end_ms)
 
+    # The MLflow UI's address for links to runs; None: derived from the tracking URI.
+    ui_url: str | None = None
+
     @property
     def tests(self) -> list[Test]:
         return [test for module in self.modules for test in module.tests]
@@ -260,10 +266,10 @@ class Session:
 
     @property
     def url(self) -> str:
-        return links.run_url(self.tracking_uri, self.experiment_id, self.run_id)
+        return self.run_url(self.run_id)
 
     def run_url(self, run_id: str) -> str:
-        return links.run_url(self.tracking_uri, self.experiment_id, run_id)
+        return links.run_url(self.tracking_uri, self.experiment_id, run_id, self.ui_url)
 
     def test(self, nodeid: str) -> Test | None:
         for test in self.tests:
@@ -342,13 +348,14 @@ def _pandas() -> Any:
 
 
 class Reader:
-    """Reads sessions from one tracking store."""
+    """Reads sessions from one tracking store; ``ui_url``: the MLflow UI's address for links."""
 
     def __init__(
         self,
         tracking_uri: str | None = None,
         client: Any = None,
         page_size: int = PAGE_SIZE,
+        ui_url: str | None = None,
     ) -> None:
         self.tracking_uri = (
             tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -359,6 +366,7 @@ class Reader:
             client = MlflowClient(tracking_uri=self.tracking_uri)
         self.client = client
         self.page_size = page_size
+        self.ui_url = ui_url
 
     # -- finding sessions ----------------------------------------------------------------------
 
@@ -449,6 +457,7 @@ class Reader:
             tags=tags,
             metrics=dict(root.data.metrics),
             params=dict(root.data.params),
+            ui_url=self.ui_url,
         )
 
     def _modules_of(self, session: Session) -> list[Module]:
@@ -508,6 +517,7 @@ class Reader:
             start_ms=run.info.start_time,
             end_ms=run.info.end_time,
             run_id=str(run.info.run_id),
+            index=collection_index(tags),
             params=dict(run.data.params),
             metrics=metrics,
             tags=tags,
@@ -540,8 +550,10 @@ class Reader:
                     duration=metrics.get(DURATION),
                     start_ms=row.get("start"),
                     end_ms=row.get("end"),
+                    index=row.get("index"),
                     params=dict(row.get("params") or {}),
                     metrics=metrics,
+                    tags=_table_reasons(row),
                 )
             )
 
@@ -549,6 +561,12 @@ class Reader:
         from pytest_mlflow_tree.model import redact
 
         return redact.url(self.tracking_uri)
+
+
+def _table_reasons(row: dict[str, Any]) -> dict[str, str]:
+    """A compact table row's skip or xfail reason, as the tag a test run would carry."""
+    columns = {SKIP_REASON: "skip_reason", XFAIL_REASON: "xfail_reason"}
+    return {tag: str(row[column]) for tag, column in columns.items() if row.get(column)}
 
 
 def outcome_counts(tests: Iterable[Test]) -> dict[str, int]:
@@ -559,17 +577,31 @@ def outcome_counts(tests: Iterable[Test]) -> dict[str, int]:
     return counts
 
 
+def collection_index(tags: dict[str, str]) -> int | None:
+    """The test's place in pytest's order, from its tags."""
+    text = tags.get(COLLECTION_INDEX, "")
+    return int(text) if text.isdigit() else None
+
+
 def in_order(modules: Iterable[Module]) -> list[Module]:
-    """Modules in the order their first tests started, each with its tests in that order."""
+    """Modules and their tests in pytest's order.
+
+    That is the collection index each test carries; tests recorded without it come after, in
+    the order they started.
+    """
     listed = list(modules)
     for module in listed:
-        module.tests.sort(key=lambda t: (t.start_ms or 0, t.nodeid))
-    return sorted(listed, key=lambda m: (_start(m), m.path))
+        module.tests.sort(key=_place)
+    return sorted(listed, key=lambda m: (min(map(_place, m.tests), default=_NOWHERE), m.path))
 
 
-def _start(module: Module) -> int:
-    starts = [t.start_ms for t in module.tests if t.start_ms is not None]
-    return min(starts) if starts else 0
+# Where a module without tests goes: first, as its collection error came before any test.
+_NOWHERE = (False, -1, 0, "")
+
+
+def _place(test: Test) -> tuple[bool, int, int, str]:
+    # Start times are milliseconds: only the index keeps tests that start within one in order.
+    return (test.index is None, test.index or 0, test.start_ms or 0, test.nodeid)
 
 
 def load_session(run_id: str, tracking_uri: str | None = None) -> Session:

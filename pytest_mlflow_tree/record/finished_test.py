@@ -13,6 +13,7 @@ import pytest
 
 from pytest_mlflow_tree.model import outcome
 from pytest_mlflow_tree.model.names import (
+    COLLECTION_INDEX,
     FILE,
     FLAKY,
     KILLED,
@@ -86,10 +87,12 @@ def finished_test(
     killed: bool = False,
     recording: Recording = Recording(),
     now: float = 0.0,
+    index: int | None = None,
 ) -> FinishedTest:
     """The run of a test with reports, keyed ``key``; ``attempts``: its failed attempts.
 
     ``killed``: the test was cut off mid-run. ``now`` stands in for times a report lacks.
+    ``index``: the test's place in pytest's order, when known.
     """
     reports = test.reports
     start, end = _times(test, attempts, now)
@@ -105,7 +108,7 @@ def finished_test(
         "start": ms(start),
         "end": ms(end),
         "status": KILLED if killed else decided.status,
-        "tags": _tags(nodeid, test, decided, killed, bool(attempts)),
+        "tags": _tags(nodeid, test, decided, killed, bool(attempts), index),
         "params": test.info["params"] if test.info else {},
         "metrics": metrics,
         "artifacts": _artifacts(nodeid, test.subtests, attempts, text),
@@ -151,7 +154,12 @@ def _name(test: OpenTest, per_worker: bool) -> str:
 
 
 def _tags(
-    nodeid: str, test: OpenTest, decided: outcome.Outcome, killed: bool, retried: bool
+    nodeid: str,
+    test: OpenTest,
+    decided: outcome.Outcome,
+    killed: bool,
+    retried: bool,
+    index: int | None,
 ) -> dict[str, str]:
     path, line, _domain = test.reports[0].location
     tags = {
@@ -162,6 +170,8 @@ def _tags(
     }
     if line is not None:
         tags[LINE] = str(line + 1)
+    if index is not None:
+        tags[COLLECTION_INDEX] = str(index)
     if test.info and test.info["markers"]:
         tags[MARKERS] = ",".join(test.info["markers"])
     if decided.skip_reason is not None:

@@ -8,7 +8,7 @@ way junitxml does it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -17,6 +17,7 @@ from pytest_mlflow_tree.model import started
 from pytest_mlflow_tree.model.journal import JournalWriter
 from pytest_mlflow_tree.model.names import (
     COLLECTION_ERROR,
+    COLLECTION_INDEX,
     EXIT_STATUS,
     FAILED,
     FILE,
@@ -84,6 +85,8 @@ class Recorder:
         self._started: dict[str, StartRecord] = {}
         self._modules: dict[str, _Group] = {}
         self._expected: dict[str, int] = {}
+        # Each test's place in pytest's order, once collection is done.
+        self._index: dict[str, int] = {}
         # Failed attempts of tests that pytest-rerunfailures runs again, by run key: a retry
         # may run on another xdist worker.
         self._attempts: dict[str, list[list[pytest.TestReport]]] = {}
@@ -116,6 +119,10 @@ class Recorder:
         self._expected = dict(tests_per_module)
         for key, group in self._modules.items():
             group.expected = self._expected.get(key)
+
+    def collected(self, nodeids: Sequence[str]) -> None:
+        """The tests in pytest's order: each test's record carries its place in it."""
+        self._index = {self._nodeid(nodeid): index for index, nodeid in enumerate(nodeids)}
 
     def close_session(
         self, exitstatus: int, interrupted: bool, logged: RunData | None = None
@@ -183,6 +190,8 @@ class Recorder:
         tags = {NODEID: nodeid, FILE: path, SOURCE_NAME: module_key}
         if line is not None:
             tags[LINE] = str(line + 1)
+        if (index := self._index.get(nodeid)) is not None:
+            tags[COLLECTION_INDEX] = str(index)
         record: StartRecord = {
             "kind": "start",
             "key": nodeid,
@@ -259,7 +268,9 @@ class Recorder:
         key = self._run_key(nodeid, worker_of(test.reports[-1]))
         attempts = self._attempts.pop(key, [])
         now = self._clock()
-        finished = finished_test(nodeid, test, attempts, key, killed, self._recording, now)
+        finished = finished_test(
+            nodeid, test, attempts, key, killed, self._recording, now, self._index.get(nodeid)
+        )
         group = self._module(module_of(nodeid), finished.start)
         self._write(finished.record)
         self._started.pop(key, None)

@@ -299,7 +299,13 @@ class TreeReporter:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Under xdist the controller collects nothing: the workers' collections tell instead.
         if session.items:
-            self.expect(Counter(module_of(item.nodeid) for item in session.items))
+            nodeids = [item.nodeid for item in session.items]
+            self.collected(nodeids)
+            self.expect(Counter(module_of(nodeid) for nodeid in nodeids))
+
+    def collected(self, nodeids: list[str]) -> None:
+        """The tests in pytest's order (after plugins reordered them)."""
+        self._guard(self.recorder.collected, nodeids)
 
     def expect(self, tests_per_module: dict[str, int]) -> None:
         self._guard(self.recorder.expect, dict(tests_per_module))
@@ -437,9 +443,10 @@ class TreeReporter:
         if status is None or not status.session_run_id or not status.experiment_id:
             return []
         uri = self.settings.tracking_uri
-        url = links.run_url(uri, status.experiment_id, status.session_run_id)
+        url = links.run_url(uri, status.experiment_id, status.session_run_id, self.settings.ui_url)
         line = f"mlflow-tree: session run {url}"
-        hint = links.ui_hint(uri, self._shown_uri())
+        # A UI address set by the user is one they serve themselves.
+        hint = "" if self.settings.ui_url else links.ui_hint(uri, self._shown_uri())
         if hint:
             line += f" (open with: {hint})"
         if self.waited >= 1:

@@ -53,6 +53,8 @@ class Settings:
     resume_run_id: str | None = None
 
     shard_key: str | None = None
+    # The MLflow UI's address for links to runs; None: derived from the tracking URI.
+    ui_url: str | None = None
 
     @property
     def experiment_from_parent(self) -> bool:
@@ -66,6 +68,8 @@ class Settings:
             options["experiment_from_parent"] = self.experiment_from_parent
         if self.resume_run_id is not None:
             options["resume_run_id"] = self.resume_run_id
+        if self.ui_url is not None:
+            options["ui_url"] = self.ui_url
         return options
 
     give_up_seconds: float = DEFAULT_GIVE_UP_SECONDS
@@ -163,6 +167,7 @@ def resolve(config: pytest.Config) -> Settings:
         parent_run_id=parent.strip() if parent else None,
         resume_run_id=resume.strip() if resume else None,
         shard_key=_shard_key(config),
+        ui_url=_ui_url(config),
     )
 
 
@@ -199,6 +204,15 @@ def _mode(config: pytest.Config) -> str:
     if mode not in MODES:
         raise _bad(source, f"mode {text!r} is not one of {', '.join(MODES)}")
     return mode
+
+
+def _ui_url(config: pytest.Config) -> str | None:
+    text, source = _given(config, table.UI_URL)
+    if text is None:
+        return None
+    if not text.strip().startswith(("http://", "https://")):
+        raise _bad(source, f"{text!r} is not an http:// or https:// address")
+    return text.strip()
 
 
 def _shard_key(config: pytest.Config) -> str | None:

@@ -38,5 +38,8 @@ class WorkerCollections:
         # close later (at the session's end), never too early.
         if self._nodes > 1 and not self._each:
             return
+        if self._nodes == 1:
+            # The workers collect the same tests in the same order: pytest's.
+            self._reporter.collected(list(ids))
         self._expected.update(module_of(nodeid) for nodeid in ids)
         self._reporter.expect(dict(self._expected))

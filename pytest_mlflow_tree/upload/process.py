@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from pytest_mlflow_tree.model import journal, quiet, redact, retries, sqlitepath, started
+from pytest_mlflow_tree.model import journal, links, quiet, redact, retries, sqlitepath, started
 from pytest_mlflow_tree.model.compact import CompactFilter
 from pytest_mlflow_tree.model.limits import Limits
 from pytest_mlflow_tree.model.records import Header, Record
@@ -138,7 +138,8 @@ class Options:
     stderr is its log file, while the replay command shows the user one line instead.
     ``sql_writer``: "public" writes to a SQL store through MLflow's public client rather than
     in batches (see ``sqlwriter``); so does ``$PYTEST_MLFLOW_TREE_SQL_WRITER=public``.
-    ``give_up`` and ``slow_give_up``: see ``retries.Patience``.
+    ``give_up`` and ``slow_give_up``: see ``retries.Patience``. ``ui_url``: the MLflow UI's
+    address for links to runs, instead of the journal's (``--mlflow-tree-ui-url``).
     """
 
     tracking_uri: str | None = None
@@ -152,6 +153,7 @@ class Options:
     give_up: float = DEFAULT_GIVE_UP
     sql_writer: str = "auto"
     slow_give_up: float | None = None
+    ui_url: str | None = None
 
 
 def run(path: Path, options: Options | None = None, source: BinaryIO | None = None) -> Status:
@@ -216,7 +218,9 @@ class Upload:
 
         quiet.silence_loggers()
         client = MlflowClient(tracking_uri=uri)
-        builder = SessionBuilder(header, uri)
+        ui_url = links.ui_address(uri, self.options.ui_url or header.get("ui_url"))
+        self.status.ui_url = ui_url
+        builder = SessionBuilder(header, uri, ui_url)
         limits = mlflow_limits.installed()
         uploader = self._tree_uploader(client, header, uri, builder, limits)
         self._ready()
@@ -226,7 +230,10 @@ class Upload:
         uploader.progress.applied += compact.dropped
         # From what was just sent, not read back: that would cost time per test.
         session = builder.session(uploader.progress.experiment_id)
-        _attach_reports(client, uri, session, uploader, limits)
+        # A resumed session's other tests and values tests logged into live runs are in the
+        # store only: read the session back.
+        read_back = uploader.resumed or builder.live_runs
+        _attach_reports(client, uri, session, uploader, limits, read_back)
         database = sqlitepath.sqlite_path(uri)
         if database is not None:
             sqlitepath.fold_in_wal(database)
@@ -366,14 +373,18 @@ def _store_name(uri: str) -> str:
 
 
 def _attach_reports(
-    client: Any, uri: str, session: Session | None, uploader: TreeUploader, limits: Limits
+    client: Any,
+    uri: str,
+    session: Session | None,
+    uploader: TreeUploader,
+    limits: Limits,
+    read_back: bool,
 ) -> None:
     """Attach the HTML report and the description to the session run."""
     from pytest_mlflow_tree.read import description, html_report
 
-    if uploader.resumed and session is not None:
-        # This journal holds only the re-run tests; the others are in the store.
-        session = html_report.read_back(client, uri, session.run_id)
+    if read_back and session is not None:
+        session = html_report.read_back(client, uri, session.run_id, session.ui_url)
     for problem in (
         html_report.attach(client, session),
         description.attach(client, session, uploader.session_uuid, limits),

@@ -8,7 +8,7 @@ import pytest
 from paging_client import PagingClient, run
 
 from pytest_mlflow_tree.model.searchpages import PAGE_SIZE
-from pytest_mlflow_tree.read.readback import Reader, SessionNotFound
+from pytest_mlflow_tree.read.readback import Module, Reader, SessionNotFound, Test, in_order
 
 ROOT = "root"
 
@@ -97,3 +97,43 @@ def test_a_run_that_is_not_a_session_is_refused() -> None:
         Reader("sqlite://", client=client).session(ROOT)
     with pytest.raises(SessionNotFound, match="no run 'other'"):
         Reader("sqlite://", client=client).session("other")
+
+
+def test_tests_are_in_pytests_order_even_when_they_start_within_one_millisecond() -> None:
+    module = Module("tests/test_folds.py", "m", "FINISHED")
+    # Listed by the store in another order; all started in the same millisecond.
+    for fold in (10, 9, 2, 0):
+        module.tests.append(_test(f"tests/test_folds.py::test_fold[{fold}]", index=fold))
+    first = Module("tests/test_a.py", "a", "FINISHED", tests=[_test("tests/test_a.py::t", 11)])
+    modules = in_order([first, module])
+    assert [m.path for m in modules] == ["tests/test_folds.py", "tests/test_a.py"]
+    assert [t.name for t in modules[0].tests] == [
+        "test_fold[0]",
+        "test_fold[2]",
+        "test_fold[9]",
+        "test_fold[10]",
+    ]
+
+
+def test_tests_recorded_without_their_place_are_in_the_order_they_started() -> None:
+    module = Module("tests/test_folds.py", "m", "FINISHED")
+    for start, fold in enumerate((9, 10, 1)):
+        module.tests.append(_test(f"tests/test_folds.py::test_fold[{fold}]", start=start))
+    assert [t.name for t in in_order([module])[0].tests] == [
+        "test_fold[9]",
+        "test_fold[10]",
+        "test_fold[1]",
+    ]
+
+
+def _test(nodeid: str, index: int | None = None, start: int = 1_790_000_000_000) -> Test:
+    return Test(
+        nodeid=nodeid,
+        name=nodeid.split("::")[-1],
+        module=nodeid.split("::")[0],
+        outcome="passed",
+        status="FINISHED",
+        duration=0.001,
+        start_ms=start,
+        index=index,
+    )
