@@ -82,7 +82,7 @@ def test_fluent_calls_land_in_the_tests_own_run(
         assert run.info.status == "FINISHED"
         assert run.data.metrics["accuracy"] == pytest.approx(0.9 + fold / 100)
         assert run.data.metrics["f1"] == 0.8
-        assert "duration" in run.data.metrics
+        assert "pytest/duration" in run.data.metrics
         assert run.data.params == {"model": "random_forest", "fold": str(fold)}
         assert run.data.tags["stage"] == "validation"
         assert run.data.tags["mlflow.parentRunId"] == module.info.run_id
@@ -102,7 +102,7 @@ def test_fluent_calls_land_in_the_tests_own_run(
     user_runs = user.search_runs([e.experiment_id for e in user.search_experiments()])
     assert [(r.info.run_name, r.info.status) for r in user_runs] == [("user run", "FINISHED")]
     assert tree.session.info.status == "FAILED"
-    assert module.data.metrics["tests"] == 10
+    assert module.data.metrics["pytest/tests"] == 10
 
 
 def test_live_runs_from_xdist_workers(pytester: pytest.Pytester, record: Record) -> None:

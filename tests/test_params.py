@@ -238,8 +238,8 @@ def awkward_values_are_recorded_faithfully(tree: Tree) -> None:
     assert "0x" not in opaque
 
     assert tree.modules["test_grid.py"].info.status == "FINISHED"
-    assert tree.modules["test_awkward.py"].data.metrics["passed"] == 8
-    assert tree.modules["test_awkward.py"].data.metrics["failed"] == 1
+    assert tree.modules["test_awkward.py"].data.metrics["pytest/passed"] == 8
+    assert tree.modules["test_awkward.py"].data.metrics["pytest/failed"] == 1
 
 
 def run_names_are_single_lines(tree: Tree) -> None:

@@ -100,18 +100,18 @@ def runs_have_readable_names_and_the_nodeid_as_tag(tree: Tree, suite: Path) -> N
 def counts_and_statuses_roll_up(tree: Tree) -> None:
     model = tree.modules["tests/test_model.py"]
     assert model.info.status == "FAILED"
-    assert model.data.metrics["tests"] == 4
-    assert model.data.metrics["passed"] == 3
-    assert model.data.metrics["failed"] == 1
-    assert model.data.metrics["pass_rate"] == pytest.approx(0.75)
+    assert model.data.metrics["pytest/tests"] == 4
+    assert model.data.metrics["pytest/passed"] == 3
+    assert model.data.metrics["pytest/failed"] == 1
+    assert model.data.metrics["pytest/pass_rate"] == pytest.approx(0.75)
     assert tree.modules["tests/test_data.py"].info.status == "FINISHED"
-    assert tree.modules["tests/test_data.py"].data.metrics["pass_rate"] == 1.0
+    assert tree.modules["tests/test_data.py"].data.metrics["pytest/pass_rate"] == 1.0
 
     session = tree.session
     assert session.info.status == "FAILED"
-    assert session.data.metrics["tests"] == 7
-    assert session.data.metrics["passed"] == 6
-    assert session.data.metrics["failed"] == 1
+    assert session.data.metrics["pytest/tests"] == 7
+    assert session.data.metrics["pytest/passed"] == 6
+    assert session.data.metrics["pytest/failed"] == 1
     assert session.data.tags["pytest.exitstatus"] == "1"
     note = session.data.tags["mlflow.note.content"]
     assert "**1 failed**, 6 passed" in note
@@ -122,15 +122,15 @@ def counts_and_statuses_roll_up(tree: Tree) -> None:
 def start_and_end_times_bracket_the_real_test(tree: Tree, before: int, after: int) -> None:
     """``before`` and ``after``: milliseconds since the epoch around the recording."""
     slow = tree.tests["tests/test_data.py::test_slow_load"]
-    assert slow.data.metrics["call_duration"] >= 0.3
-    assert slow.data.metrics["duration"] >= slow.data.metrics["call_duration"]
+    assert slow.data.metrics["pytest/call_duration"] >= 0.3
+    assert slow.data.metrics["pytest/duration"] >= slow.data.metrics["pytest/call_duration"]
     assert slow.info.end_time - slow.info.start_time >= 300
     session = tree.session
     module = tree.modules["tests/test_data.py"]
     assert before <= session.info.start_time <= module.info.start_time <= slow.info.start_time
     assert slow.info.end_time <= module.info.end_time <= session.info.end_time <= after
     # The module's duration is its tests' wall time, not the session's.
-    assert module.data.metrics["duration"] * 1000 == pytest.approx(
+    assert module.data.metrics["pytest/duration"] * 1000 == pytest.approx(
         module.info.end_time - module.info.start_time, abs=2
     )
     for run in tree.runs:

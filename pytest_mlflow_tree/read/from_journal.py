@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from pytest_mlflow_tree.model.names import (
+    DURATION,
     FINISHED,
     KILLED,
     MODULE_LEVEL,
@@ -165,7 +166,7 @@ class SessionBuilder:
             module=module.path if module.path == path else path,
             outcome=sys.intern(tags.get(OUTCOME, "unknown")),
             status=sys.intern(record["status"]),
-            duration=metrics.get("duration"),
+            duration=metrics.get(DURATION),
             start=record["start"],
             end=record["end"],
             params={sys.intern(k): v for k, v in params.items()} if params else self._nothing,

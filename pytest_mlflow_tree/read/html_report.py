@@ -12,7 +12,7 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
-from pytest_mlflow_tree.model.names import COLLECTION_ERROR
+from pytest_mlflow_tree.model.names import COLLECTION_ERROR, COUNTS, DURATION
 from pytest_mlflow_tree.read.readback import Module, Reader, Session, outcome_counts
 from pytest_mlflow_tree.read.terminal_tree import (
     Budget,
@@ -135,7 +135,7 @@ def _colour(outcome: str) -> str:
 
 def _module(session: Session, module: Module, rows: Budget, failures: Budget) -> str:
     counts = module.counts()
-    if not module.tests and module.metrics.get("errors"):
+    if not module.tests and module.metrics.get(COUNTS["error"]):
         counts = {"error": 1}
     state = "FAILED" if module.bad else "passed"
     listed, hidden = _test_rows(session, module, rows, failures)
@@ -195,7 +195,7 @@ def render(session: Session) -> str:
     modules = sorted(session.modules, key=lambda m: (not m.bad, m.path))
     meta = [
         f"{len(tests)} tests: {counts_text(counts)}",
-        f"in {seconds(session.metrics.get('duration'))}",
+        f"in {seconds(session.metrics.get(DURATION))}",
         f"started {local_time(session.start)}",
     ]
     if session.commit:

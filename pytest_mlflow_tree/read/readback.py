@@ -26,14 +26,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_mlflow_tree.model import links
-from pytest_mlflow_tree.model.compact import COMPACT_MODE, TABLE_ARTIFACT
+from pytest_mlflow_tree.model.compact import COMPACT_MODE, DURATION_COLUMNS, TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.names import (
+    CALL_DURATION,
+    DURATION,
     FAILED,
     FINISHED,
     GIT_COMMIT,
     LEVEL,
     LOGGED_ARTIFACTS,
+    METRIC_PREFIX,
     MODE,
     MODULE_LEVEL,
     NODEID,
@@ -42,6 +45,8 @@ from pytest_mlflow_tree.model.names import (
     ROOT_RUN_ID,
     RUN_NAME,
     SESSION_LEVEL,
+    SETUP_DURATION,
+    TEARDOWN_DURATION,
     TEST_LEVEL,
 )
 from pytest_mlflow_tree.model.outcome import BAD_OUTCOMES
@@ -53,9 +58,6 @@ if TYPE_CHECKING:
 
 # Bounded paging: 10,000 pages of 1,000 runs is far beyond any session.
 _MAX_PAGES = 10_000
-
-# Metrics the plugin logs on every test; anything else a test logged itself.
-DURATION_METRICS = frozenset({"setup_duration", "call_duration", "teardown_duration", "duration"})
 
 _SESSION_FILTER = f"tags.`{LEVEL}` = '{SESSION_LEVEL}'"
 
@@ -94,8 +96,8 @@ class Test:
 
     @property
     def user_metrics(self) -> dict[str, float]:
-        """Metrics the test logged itself (everything but the plugin's durations)."""
-        return {k: v for k, v in self.metrics.items() if k not in DURATION_METRICS}
+        """Metrics the test logged itself (everything but the plugin's ``pytest/...``)."""
+        return {k: v for k, v in self.metrics.items() if not k.startswith(METRIC_PREFIX)}
 
     def failure(self) -> str | None:
         """The ``failure.txt`` artifact (traceback and captured output), read on demand."""
@@ -166,7 +168,8 @@ class Session:
 
     def to_frame(self) -> pandas.DataFrame:
         """One row per test; params as ``params.<name>``, the tests' own metrics as
-        ``metrics.<name>`` (the column names ``mlflow.search_runs`` uses)."""
+        ``metrics.<name>`` (the column names ``mlflow.search_runs`` uses); the plugin's
+        ``pytest/...`` durations in columns of their own, named as in a compact table."""
         import pandas
 
         rows = []
@@ -178,9 +181,9 @@ class Session:
                 "outcome": test.outcome,
                 "status": test.status,
                 "duration": test.duration,
-                "setup_duration": test.metrics.get("setup_duration"),
-                "call_duration": test.metrics.get("call_duration"),
-                "teardown_duration": test.metrics.get("teardown_duration"),
+                "setup_duration": test.metrics.get(SETUP_DURATION),
+                "call_duration": test.metrics.get(CALL_DURATION),
+                "teardown_duration": test.metrics.get(TEARDOWN_DURATION),
                 "start_time": pandas.to_datetime(test.start, unit="ms", utc=True)
                 if test.start is not None
                 else None,
@@ -356,7 +359,7 @@ class Reader:
             module=module_of(nodeid),
             outcome=tags.get(OUTCOME, "unknown"),
             status=run.info.status,
-            duration=metrics.get("duration"),
+            duration=metrics.get(DURATION),
             start=run.info.start_time,
             end=run.info.end_time,
             run_id=str(run.info.run_id),
@@ -380,7 +383,9 @@ class Reader:
             if row["nodeid"] in have_runs:
                 continue
             metrics = {
-                k: float(row[k]) for k in DURATION_METRICS if isinstance(row.get(k), int | float)
+                key: float(row[column])
+                for column, key in DURATION_COLUMNS.items()
+                if isinstance(row.get(column), int | float)
             }
             module.tests.append(
                 Test(
@@ -389,7 +394,7 @@ class Reader:
                     module=module.path,
                     outcome=row.get("outcome", "unknown"),
                     status=row.get("status", FINISHED),
-                    duration=metrics.get("duration"),
+                    duration=metrics.get(DURATION),
                     start=row.get("start"),
                     end=row.get("end"),
                     params=dict(row.get("params") or {}),

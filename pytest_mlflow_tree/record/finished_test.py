@@ -13,6 +13,9 @@ import pytest
 
 from pytest_mlflow_tree.model import outcome
 from pytest_mlflow_tree.model.names import (
+    ATTEMPTS,
+    CALL_DURATION,
+    DURATION,
     FILE,
     FLAKY,
     KILLED,
@@ -20,8 +23,10 @@ from pytest_mlflow_tree.model.names import (
     MARKERS,
     NODEID,
     OUTCOME,
+    SETUP_DURATION,
     SKIP_REASON,
     SOURCE_NAME,
+    TEARDOWN_DURATION,
     TEST_LEVEL,
     WORKER,
     XFAIL_REASON,
@@ -30,8 +35,10 @@ from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, RunRecord, module
 from pytest_mlflow_tree.record import iteminfo, logged, reruns, subtests
 from pytest_mlflow_tree.record.failures import crash_message, phases_text
 
-# The phases of a test; xdist reports a test whose worker crashed with the phase "???".
-PHASES = ("setup", "call", "teardown")
+# The phases of a test and the metrics of their durations; xdist reports a test whose worker
+# crashed with the phase "???".
+PHASE_DURATIONS = {"setup": SETUP_DURATION, "call": CALL_DURATION, "teardown": TEARDOWN_DURATION}
+PHASES = tuple(PHASE_DURATIONS)
 
 Attempt = list[pytest.TestReport]
 
@@ -115,7 +122,7 @@ def finished_test(
         record,
         start,
         end,
-        metrics["duration"],
+        metrics[DURATION],
         decided.counts,
         subtests.summary_counts(test.subtests, recording.category),
         failures,
@@ -180,10 +187,10 @@ def _metrics(
     subtest_reports: list[pytest.TestReport],
     attempts: list[Attempt],
 ) -> dict[str, float]:
-    metrics = {f"{r.when}_duration": float(r.duration) for r in reports if r.when in PHASES}
-    metrics["duration"] = sum(float(r.duration) for r in reports)
+    metrics = {PHASE_DURATIONS[r.when]: float(r.duration) for r in reports if r.when in PHASES}
+    metrics[DURATION] = sum(float(r.duration) for r in reports)
     if attempts:
-        metrics["attempts"] = float(len(attempts) + 1)
+        metrics[ATTEMPTS] = float(len(attempts) + 1)
     if subtest_reports:
         metrics.update(subtests.metrics(subtest_reports))
     return metrics

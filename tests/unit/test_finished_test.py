@@ -65,10 +65,10 @@ def test_a_passing_test_is_a_finished_run_in_its_module() -> None:
         "pytest.line": "5",
     }
     assert record["metrics"] == {
-        "setup_duration": 0.25,
-        "call_duration": 0.25,
-        "teardown_duration": 0.25,
-        "duration": 0.75,
+        "pytest/setup_duration": 0.25,
+        "pytest/call_duration": 0.25,
+        "pytest/teardown_duration": 0.25,
+        "pytest/duration": 0.75,
     }
     assert record["artifacts"] == {}
     assert record["params"] == {}
@@ -110,7 +110,7 @@ def test_a_test_that_passed_on_a_retry_is_flaky_and_keeps_its_failed_attempt() -
     assert record["start"] == 50_000
     assert record["status"] == "FINISHED"
     assert record["tags"]["pytest.flaky"] == "true"
-    assert record["metrics"]["attempts"] == 2.0
+    assert record["metrics"]["pytest/attempts"] == 2.0
     attempt = record["artifacts"]["attempt-1.txt"]
     assert attempt.startswith(f"{NODEID}: attempt 1: call failed\n")
     assert "ConnectionError: busy" in attempt
@@ -162,7 +162,7 @@ def test_a_failed_subtest_is_listed_though_the_test_passed() -> None:
 
     assert finished.record["status"] == "FINISHED"
     assert finished.failures == [(f"{NODEID} [case 2] (n=2)", "AssertionError: 2 is odd")]
-    assert finished.record["metrics"]["subtests_failed"] == 1.0
+    assert finished.record["metrics"]["pytest/subtests_failed"] == 1.0
     assert "subtests.json" in finished.record["artifacts"]
     assert (
         "----- subtest [case 2] (n=2) failed -----"
