@@ -88,7 +88,7 @@ def test_fluent_calls_land_in_the_tests_own_run(
         assert run.data.tags["mlflow.parentRunId"] == module.info.run_id
         assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
         assert run.data.tags["pytest.outcome"] == "passed"
-        assert run.info.run_name == f"test_fluent[fold={fold}]"
+        assert run.info.run_name == f"test_fluent[{fold}]"
         assert tree.artifact(run, "fold.json")
     failed = tree.tests["test_live.py::test_failing"]
     assert failed.info.status == "FAILED"

@@ -52,7 +52,7 @@ def test_one_recording_has_the_shape_names_counts_and_times_of_the_session(
     result.assert_outcomes(passed=6, failed=1)
 
     one_session_run_one_module_run_per_file_one_test_run_per_case(tree)
-    runs_have_readable_names_and_the_nodeid_as_tag(tree, suite.path)
+    runs_have_pytests_names_and_the_nodeid_as_tag(result, tree, suite.path)
     counts_and_statuses_roll_up(tree)
     start_and_end_times_bracket_the_real_test(tree, before, after)
 
@@ -85,12 +85,17 @@ def one_session_run_one_module_run_per_file_one_test_run_per_case(tree: Tree) ->
     assert "mlflow.parentRunId" not in session.data.tags
 
 
-def runs_have_readable_names_and_the_nodeid_as_tag(tree: Tree, suite: Path) -> None:
+def runs_have_pytests_names_and_the_nodeid_as_tag(
+    result: pytest.RunResult, tree: Tree, suite: Path
+) -> None:
     source = (suite / "tests/test_model.py").read_text().splitlines()
     def_line = source.index("def test_fails():") + 1
     names = {nodeid: run.info.run_name for nodeid, run in tree.tests.items()}
-    assert names["tests/test_model.py::test_accuracy[3]"] == "test_accuracy[depth=3]"
-    assert names["tests/test_data.py::TestSchema::test_columns"] == "TestSchema.test_columns"
+    # The node id after the file, as pytest prints it: a name seen in the log finds the run.
+    assert names["tests/test_model.py::test_accuracy[3]"] == "test_accuracy[3]"
+    assert names["tests/test_data.py::TestSchema::test_columns"] == "TestSchema::test_columns"
+    failing = names["tests/test_model.py::test_fails"]
+    assert f"FAILED tests/test_model.py::{failing} - " in result.stdout.str()
     assert tree.modules["tests/test_model.py"].data.tags["pytest.nodeid"] == "tests/test_model.py"
     test = tree.tests["tests/test_model.py::test_fails"]
     assert test.data.tags["pytest.file"] == "tests/test_model.py"

@@ -25,11 +25,3 @@ def describe(value: object) -> str:
         text = text[:MAX_TEXT] + f"...[{len(text)} chars]"
     # Lone surrogates cannot be encoded as UTF-8 anywhere downstream.
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def is_short_scalar(value: object, limit: int = 40) -> bool:
-    """Whether ``value`` reads well inside a run name: a short, single-line scalar."""
-    if not (isinstance(value, (str, int, float, bool)) or value is None):
-        return False
-    text = describe(value)
-    return len(text) <= limit and text.isprintable()

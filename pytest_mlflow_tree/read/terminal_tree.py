@@ -19,6 +19,7 @@ from pytest_mlflow_tree.model.names import (
     TESTS,
 )
 from pytest_mlflow_tree.model.outcome import OUTCOMES
+from pytest_mlflow_tree.model.records import run_name_of
 from pytest_mlflow_tree.read.readback import Module, Session, Test, outcome_counts
 
 # The order pytest's own summary line uses: bad news first.
@@ -208,5 +209,5 @@ def _slowest(tests: list[Test], count: int) -> Iterable[str]:
 
 
 def name_in_module(test: Test) -> str:
-    """The nodeid without its module, shown under the module's line."""
-    return test.nodeid.split("::", 1)[1] if "::" in test.nodeid else test.nodeid
+    """The nodeid without its module, shown under the module's line (the test's run name)."""
+    return run_name_of(test.nodeid)

@@ -31,7 +31,7 @@ from pytest_mlflow_tree.model.names import (
     WORKER,
     XFAIL_REASON,
 )
-from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, RunRecord, module_of
+from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, RunRecord, module_of, run_name_of
 from pytest_mlflow_tree.record import iteminfo, logged, reruns, subtests
 from pytest_mlflow_tree.record.failures import crash_message, phases_text
 
@@ -108,7 +108,7 @@ def finished_test(
         "level": TEST_LEVEL,
         "key": key,
         "parent": module_of(nodeid),
-        "name": _name(test, key != nodeid),
+        "name": _name(nodeid, test, key != nodeid),
         "start": ms(start),
         "end": ms(end),
         "status": KILLED if killed else decided.status,
@@ -151,8 +151,8 @@ def decide(test: OpenTest, category: subtests.Category) -> outcome.Outcome:
     return decided
 
 
-def _name(test: OpenTest, per_worker: bool) -> str:
-    name = test.info["name"] if test.info else test.reports[0].location[2]
+def _name(nodeid: str, test: OpenTest, per_worker: bool) -> str:
+    name = run_name_of(nodeid)
     worker = worker_of(test.reports[-1])
     return f"{name} [{worker}]" if per_worker else name
 

@@ -133,14 +133,29 @@ def test_a_skipped_test_keeps_its_reason() -> None:
     assert finished.counts == {"skipped": 1}
 
 
-def test_the_items_name_params_and_markers_name_the_run() -> None:
-    info: iteminfo.ItemInfo = {"name": "test_one[3]", "params": {"n": "3"}, "markers": ["slow"]}
+def test_the_items_params_and_markers_describe_the_run() -> None:
+    info: iteminfo.ItemInfo = {"params": {"n": "3"}, "markers": ["slow"]}
 
     finished = finished_test(NODEID, OpenTest(phases(), info), [], NODEID)
 
-    assert finished.record["name"] == "test_one[3]"
     assert finished.record["params"] == {"n": "3"}
     assert finished.record["tags"]["pytest.markers"] == "slow"
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "name"),
+    [
+        ("tests/test_a.py::test_accuracy[knn-0.93]", "test_accuracy[knn-0.93]"),
+        ("tests/test_a.py::TestModel::test_fit[3]", "TestModel::test_fit[3]"),
+        ("tests/test_a.py::TestModel::TestFit::test_it", "TestModel::TestFit::test_it"),
+        ("tests/test_a.py::test_id[a::b]", "test_id[a::b]"),
+        ("README.txt", "README.txt"),
+    ],
+)
+def test_a_run_is_named_as_pytest_prints_the_test_after_its_file(nodeid: str, name: str) -> None:
+    finished = finished_test(nodeid, OpenTest(phases()), [], nodeid)
+
+    assert finished.record["name"] == name
 
 
 def test_a_run_per_worker_is_named_and_tagged_for_its_worker() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -99,8 +100,8 @@ def test_metric_changes_include_appearing_disappearing_and_nan() -> None:
 
 
 def test_the_plugins_own_metrics_are_no_metric_changes() -> None:
-    before = session(case("a", **{CALL_DURATION: 1.0, ATTEMPTS: 2.0}))
-    after = session(case("a", **{CALL_DURATION: 5.0, ATTEMPTS: 3.0}))
+    before = session(dataclasses.replace(case("a"), metrics={CALL_DURATION: 1.0, ATTEMPTS: 2.0}))
+    after = session(dataclasses.replace(case("a"), metrics={CALL_DURATION: 5.0, ATTEMPTS: 3.0}))
     assert compare(before, after, TWICE, 0.1).metric_changes == []
 
 
