@@ -283,3 +283,36 @@ def test_default_repr_is_the_same_in_every_session(
         assert seen[0] == seen[1], nodeid
         assert "0x" not in seen[0], nodeid
     assert values["test_objects.py::test_opaque[thing1]"][0] == "<object object>"
+
+
+def test_params_tell_a_value_from_a_string_spelled_like_it(
+    pytester: pytest.Pytester, record: Record
+) -> None:
+    pytester.makepyfile(
+        test_values="""
+            import pytest
+
+            VALUES = [None, "None", True, "True", 1, "1", "", "adam"]
+
+            @pytest.mark.parametrize("value", VALUES, ids=[f"v{i}" for i in range(len(VALUES))])
+            def test_value(value):
+                pass
+        """
+    )
+    result, tree = record()
+    result.assert_outcomes(passed=8)
+
+    params = {run.info.run_name: run.data.params["value"] for run in tree.level("test")}
+    assert params == {
+        "test_value[v0]": "None",
+        "test_value[v1]": "'None'",
+        "test_value[v2]": "True",
+        "test_value[v3]": "'True'",
+        "test_value[v4]": "1",
+        "test_value[v5]": "'1'",
+        "test_value[v6]": "''",
+        "test_value[v7]": "adam",
+    }
+    # A search by the param's text finds the one run.
+    found = tree.client.search_runs([tree.session.info.experiment_id], "params.value = \"'None'\"")
+    assert [run.info.run_name for run in found] == ["test_value[v1]"]

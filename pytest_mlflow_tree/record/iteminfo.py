@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 import pytest
 
-from pytest_mlflow_tree.model.values import describe
+from pytest_mlflow_tree.model.values import param_text
 
 # The report attribute that carries the test's params and markers from its setup.
 ITEM_INFO_ATTRIBUTE = "mlflow_tree"
@@ -34,7 +34,7 @@ def item_info(item: pytest.Item) -> ItemInfo:
     params = _callspec_params(item)
     markers = sorted({m.name for m in item.iter_markers()} - _PLUMBING_MARKERS)
     return {
-        "params": {str(k): describe(v) for k, v in params.items()},
+        "params": {str(k): param_text(v) for k, v in params.items()},
         "markers": markers,
     }
 
