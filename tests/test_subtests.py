@@ -262,3 +262,21 @@ def test_show_counts_from_the_recorded_summary_or_else_from_the_tests() -> None:
     assert (
         terminal_tree.counts_text(terminal_tree.summary_counts({}, tests)) == "2 passed, 1 killed"
     )
+
+
+@needs_subtests
+def test_subtests_json_holds_no_memory_addresses(pytester: pytest.Pytester, record: Record) -> None:
+    pytester.makepyfile(
+        test_iterators="""
+            def test_batches(subtests):
+                with subtests.test("first batch", batches=iter(range(3)), size=2):
+                    pass
+        """
+    )
+    result, tree = record()
+    result.assert_outcomes(passed=1)
+    run = tree.tests["test_iterators.py::test_batches"]
+    entries = json.loads(tree.artifact(run, "subtests.json"))
+    assert [(e["msg"], e["kwargs"]) for e in entries] == [
+        ("first batch", {"batches": "<range_iterator object>", "size": "2"})
+    ]

@@ -26,6 +26,7 @@ from pytest_mlflow_tree.model.names import (
     SUBTESTS_PASSED,
     SUBTESTS_SKIPPED,
 )
+from pytest_mlflow_tree.model.values import describe
 from pytest_mlflow_tree.record.failures import crash_message
 
 ARTIFACT = "subtests.json"
@@ -112,12 +113,19 @@ def failures(reports: Sequence[pytest.TestReport]) -> list[tuple[str, str]]:
 
 
 def artifact(reports: Sequence[pytest.TestReport]) -> str:
+    """``subtests.json``: each subtest's msg, kwargs, outcome and duration.
+
+    Values go through ``describe``: pytest 9 hands over the kwargs as reprs, and a repr may
+    carry a memory address, which would make the same subtest read differently in every run.
+    """
     entries = []
     for report in reports:
         context: Any = getattr(report, "context", None)
+        msg = getattr(context, "msg", None)
+        kwargs = getattr(context, "kwargs", None) or {}
         entry: dict[str, Any] = {
-            "msg": getattr(context, "msg", None),
-            "kwargs": {str(k): str(v) for k, v in (getattr(context, "kwargs", None) or {}).items()},
+            "msg": None if msg is None else describe(msg),
+            "kwargs": {str(k): describe(v) for k, v in kwargs.items()},
             "outcome": _outcome(report),
             "duration": float(report.duration),
         }
