@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -160,3 +161,23 @@ def test_an_all_green_session_is_finished_and_carries_environment_and_command(
     assert tags["pytest.mlflow_version"][0].isdigit()
     assert "--mlflow-tree" in tags["pytest.command"]
     assert "team=vision" in tags["pytest.command"]
+    # No pytest-randomly in this session (not installed, or -p no:randomly): no seed.
+    assert "pytest.randomly_seed" not in tags
+
+
+def test_the_pytest_randomly_seed_is_on_the_session_run(
+    pytester: pytest.Pytester, record: Record
+) -> None:
+    pytest.importorskip("pytest_randomly")
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+
+    result, tree = record("--randomly-seed=1234")
+    assert result.ret == 0
+    assert tree.session.data.tags["pytest.randomly_seed"] == "1234"
+
+    # A seed pytest-randomly chose itself: the one its header line asks to repeat the order.
+    result, tree = record()
+    header = re.search(r"Using --randomly-seed=(\d+)", result.stdout.str())
+    assert header is not None
+    latest = max(tree.level("session"), key=lambda run: run.info.start_time)
+    assert latest.data.tags["pytest.randomly_seed"] == header.group(1)
