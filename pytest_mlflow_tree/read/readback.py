@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_mlflow_tree.model import links
-from pytest_mlflow_tree.model.compact import COMPACT_MODE, DURATION_COLUMNS, TABLE_ARTIFACT
+from pytest_mlflow_tree.model.compact import DURATION_COLUMNS, TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.names import (
     CALL_DURATION,
@@ -52,6 +52,7 @@ from pytest_mlflow_tree.model.names import (
 from pytest_mlflow_tree.model.outcome import BAD_OUTCOMES
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, module_of
 from pytest_mlflow_tree.model.searchpages import PAGE_SIZE, search_all
+from pytest_mlflow_tree.model.settings_table import COMPACT_MODE
 
 if TYPE_CHECKING:
     import pandas
