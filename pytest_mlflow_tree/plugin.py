@@ -17,9 +17,11 @@ from pytest_mlflow_tree.record.options import add_options, is_enabled
 if TYPE_CHECKING:
     from pytest_mlflow_tree.record.reporter import TreeReporter
     from pytest_mlflow_tree.record.run_fixture import RunLog
+    from pytest_mlflow_tree.record.session_fixture import SessionLog
 
 REPORTER_KEY: pytest.StashKey[TreeReporter] = pytest.StashKey()
 XDIST_COLLECTION_HOOKS = "mlflow-tree-xdist-collection"
+SESSION_VALUES_HOOKS = "mlflow-tree-session-values"
 UNRECORDED = "mlflow-tree-unrecorded"
 
 
@@ -78,6 +80,20 @@ def mlflow_live_run(request: pytest.FixtureRequest) -> Generator[Any, None, None
         yield run
 
 
+@pytest.fixture(scope="session")
+def mlflow_session(request: pytest.FixtureRequest) -> SessionLog:
+    """The session run of the recorded tree, for facts about the whole session (the model
+    version under test, a dataset's hash): the logging calls of ``mlflow_run``.
+
+    Buffered like ``mlflow_run``; under pytest-xdist each worker's values are merged on the
+    one session run. Without ``--mlflow-tree`` the values are dropped.
+    """
+    from pytest_mlflow_tree.record import context, session_fixture
+
+    found = context.get(request.config)
+    return session_fixture.for_config(request.config, found["files_dir"] if found else None)
+
+
 # pytest's options that print something and run no test: nothing to record.
 _NO_TESTS_RUN = (
     "help",
@@ -104,6 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ItemInfoHooks(), "mlflow-tree-iteminfo")
     # Record from the controller only: xdist replays every worker's reports there.
     if hasattr(config, "workerinput"):
+        from pytest_mlflow_tree.record.session_fixture import WorkerHandOver
+
+        config.pluginmanager.register(WorkerHandOver(config), SESSION_VALUES_HOOKS)
         return
     try:
         reporter = TreeReporter(config, settings)
@@ -126,6 +145,11 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_mlflow_tree.record.xdist_hooks import WorkerCollections
 
         config.pluginmanager.register(WorkerCollections(config, reporter), XDIST_COLLECTION_HOOKS)
+        from pytest_mlflow_tree.record.session_values import WorkerSessionValues
+
+        config.pluginmanager.register(
+            WorkerSessionValues(reporter.session_values), SESSION_VALUES_HOOKS
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -137,7 +161,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         del config.stash[REPORTER_KEY]
         reporter.shutdown()
         config.pluginmanager.unregister(reporter)
-        for name in ("mlflow-tree-xdist", XDIST_COLLECTION_HOOKS):
+        for name in ("mlflow-tree-xdist", XDIST_COLLECTION_HOOKS, SESSION_VALUES_HOOKS):
             xdist_hooks = config.pluginmanager.get_plugin(name)
             if xdist_hooks is not None:
                 config.pluginmanager.unregister(xdist_hooks)

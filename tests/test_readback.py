@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import pytest
@@ -111,6 +112,7 @@ def test_a_session_as_a_dataframe(suite: pytest.Pytester, record: Record, store:
     test_run = tree.tests["tests/test_model.py::test_accuracy[5]"]
     # What a test that logs its own metrics leaves on its run.
     store.client().log_metric(test_run.info.run_id, "accuracy", 0.93)
+    store.client().set_tag(test_run.info.run_id, "accuracy.verdict", "pass")
 
     frame = readback.load_session(tree.session.info.run_id, store.uri).to_frame()
 
@@ -124,6 +126,15 @@ def test_a_session_as_a_dataframe(suite: pytest.Pytester, record: Record, store:
     assert by_nodeid.loc["tests/test_model.py::test_fails", "outcome"] == "failed"
     assert "metrics.duration" not in frame.columns  # durations are their own columns
     assert (frame["duration"] >= 0).all()
+    assert row["tags.accuracy.verdict"] == "pass"
+    assert (
+        by_nodeid.loc["tests/test_model.py::test_gpu", "tags.pytest.skip_reason"] == "no gpu here"
+    )
+    assert not [c for c in frame.columns if c.startswith(("tags.mlflow.", "tags.pytest.run_key"))]
+    for column in ("start_time", "end_time"):
+        assert str(frame[column].dt.tz) == "UTC"
+    started = frame.set_index("run_id").loc[test_run.info.run_id, "start_time"]
+    assert started.value // 1_000_000 == test_run.info.start_time
 
 
 def test_the_newest_session_and_errors_for_what_is_not_a_session(
@@ -138,6 +149,15 @@ def test_the_newest_session_and_errors_for_what_is_not_a_session(
     assert reader.last_session().run_id == newest.info.run_id
     assert len(reader.session_ids(last=5)) == 2
     assert [len(s.tests) for s in reader.sessions(last=2)] == [7, 6]  # oldest first
+    if importlib.util.find_spec("pandas") is not None:
+        history = reader.history(last=2)
+        oldest, newest_id = [s.run_id for s in reader.sessions(last=2)]
+        assert list(history.columns) == [oldest, newest_id]
+        assert history.loc["tests/test_model.py::test_fails"].tolist() == ["failed", "failed"]
+        assert history.loc["tests/test_data.py::TestSchema::test_columns"].isna().tolist() == [
+            False,
+            True,
+        ]
     module = tree.level("module")[0]
     with pytest.raises(readback.SessionNotFound, match="not a pytest session run"):
         reader.session(module.info.run_id)

@@ -10,7 +10,9 @@ run for it.
 Bump ``FORMAT`` on any change an older uploader would misread. Optional fields added later
 (``metric_steps``, ``files_dir``, ``live_run_id``, the header's ``parent_run_id`` and
 ``resume_run_id``) keep format 1: older journals lack them and replay as before. So do
-``start`` records: older uploaders skip records of kinds they do not know.
+``start`` records: older uploaders skip records of kinds they do not know. So does the session's
+close record with ``params``, ``metric_steps`` and ``files_dir`` (what ``mlflow_session``
+logged): an older uploader leaves them out.
 """
 
 from __future__ import annotations

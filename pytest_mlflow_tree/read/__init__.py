@@ -7,8 +7,10 @@ from pytest_mlflow_tree.read.readback import (
     Session,
     SessionNotFound,
     Test,
+    history_rows,
     last_session,
     load_session,
+    sessions_frame,
 )
 
 __all__ = [
@@ -18,6 +20,8 @@ __all__ = [
     "Session",
     "SessionNotFound",
     "Test",
+    "history_rows",
     "last_session",
     "load_session",
+    "sessions_frame",
 ]

@@ -117,8 +117,8 @@ class SessionBuilder:
                 experiment_id="",
                 name=record["name"],
                 status=RUNNING,
-                start=record["start"],
-                end=None,
+                start_ms=record["start"],
+                end_ms=None,
                 tracking_uri=self._tracking_uri,
                 tags=tags,
             )
@@ -135,7 +135,8 @@ class SessionBuilder:
         if record["key"] == SESSION_KEY:
             target = self._session
             if target is not None:
-                target.end = record["end"]
+                target.end_ms = record["end"]
+                target.params.update(record.get("params", {}))
         else:
             target = self._modules.get(record["key"])
         if target is None:
@@ -167,8 +168,8 @@ class SessionBuilder:
             outcome=sys.intern(tags.get(OUTCOME, "unknown")),
             status=sys.intern(record["status"]),
             duration=metrics.get(DURATION),
-            start=record["start"],
-            end=record["end"],
+            start_ms=record["start"],
+            end_ms=record["end"],
             params={sys.intern(k): v for k, v in params.items()} if params else self._nothing,
             metrics=self._nothing,
             tags=self._nothing,

@@ -196,7 +196,7 @@ def render(session: Session) -> str:
     meta = [
         f"{len(tests)} tests: {counts_text(counts)}",
         f"in {seconds(session.metrics.get(DURATION))}",
-        f"started {local_time(session.start)}",
+        f"started {local_time(session.start_ms)}",
     ]
     if session.commit:
         meta.append(f"commit {session.commit[:10]}")

@@ -4,23 +4,29 @@ Built on ``MlflowClient.search_runs`` with pagination, so a session of any size 
 pages of ``PAGE_SIZE`` runs. Sessions recorded in compact mode (most tests only in a table
 artifact per module) read back the same way: table rows become tests without a run id.
 
-    from pytest_mlflow_tree.readback import Reader
+    from pytest_mlflow_tree.read import Reader
 
     reader = Reader("sqlite:///mlflow.db")
     session = reader.last_session("my-project")
     for test in session.failures:
-        print(test.nodeid, test.duration, test.failure())
-    frame = session.to_frame()  # one row per test, params.* and metrics.* columns
+        print(test.nodeid, test.start, test.duration, test.failure())
+    frame = session.to_frame()  # one row per test: params.*, metrics.*, tags.* columns
+    history = reader.history("my-project", last=10)  # one row per test, one column per session
+
+Times (``Session.start``, ``Test.end``, the frames' ``start_time``) are timezone-aware UTC
+datetimes; the milliseconds MLflow stores are ``start_ms`` and ``end_ms``. pandas is needed for
+the frames only: ``Session.rows()`` and ``history_rows`` give the same as plain dicts.
 
 Importing this module does not import MLflow; creating a ``Reader`` does.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -33,21 +39,28 @@ from pytest_mlflow_tree.model.names import (
     DURATION,
     FAILED,
     FINISHED,
+    FLAKY,
     GIT_COMMIT,
     LEVEL,
     LOGGED_ARTIFACTS,
+    MARKERS,
     METRIC_PREFIX,
     MODE,
     MODULE_LEVEL,
     NODEID,
     OUTCOME,
     PARENT_RUN_ID,
+    PROPERTY_PREFIX,
+    RERUN_PREFIX,
     ROOT_RUN_ID,
     RUN_NAME,
     SESSION_LEVEL,
     SETUP_DURATION,
+    SKIP_REASON,
     TEARDOWN_DURATION,
     TEST_LEVEL,
+    WORKER,
+    XFAIL_REASON,
 )
 from pytest_mlflow_tree.model.outcome import BAD_OUTCOMES
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, module_of
@@ -60,6 +73,25 @@ if TYPE_CHECKING:
 # Bounded paging: 10,000 pages of 1,000 runs is far beyond any session.
 _MAX_PAGES = 10_000
 
+# The plugin's tags on a test run that say something about the test (the rest is bookkeeping:
+# the run's place in the tree, its source): in the frames, with the tags a test set itself.
+ANALYSIS_TAGS = frozenset({MARKERS, SKIP_REASON, XFAIL_REASON, FLAKY, WORKER})
+ANALYSIS_TAG_PREFIXES = (PROPERTY_PREFIX, RERUN_PREFIX)
+# Prefixes of the tags MLflow and the plugin keep for themselves.
+_OWN_TAG_PREFIXES = ("mlflow.", "pytest.")
+# The frame's columns that every session has, also when it has no tests.
+FRAME_COLUMNS = (
+    "nodeid",
+    "module",
+    "name",
+    "outcome",
+    "status",
+    *DURATION_COLUMNS,
+    "start_time",
+    "end_time",
+    "run_id",
+)
+
 _SESSION_FILTER = f"tags.`{LEVEL}` = '{SESSION_LEVEL}'"
 
 
@@ -67,10 +99,21 @@ class SessionNotFound(LookupError):
     """No session run matches: unknown run id, a run that is not a session, no sessions yet."""
 
 
+def utc(ms: int | None) -> datetime.datetime | None:
+    """A time in milliseconds since the epoch (as MLflow stores it) as an aware UTC datetime."""
+    if ms is None:
+        return None
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
+
+
 # Slots: the uploader holds one of these per test of the session.
 @dataclass(slots=True)
 class Test:
-    """One test of a session. ``run_id`` is None for a test kept only in a compact table."""
+    """One test of a session. ``run_id`` is None for a test kept only in a compact table.
+
+    ``start_ms`` and ``end_ms`` are MLflow's milliseconds; ``start`` and ``end`` the same as
+    aware UTC datetimes.
+    """
 
     __test__: ClassVar[bool] = False  # not a test class, whatever pytest thinks of the name
 
@@ -80,8 +123,8 @@ class Test:
     outcome: str
     status: str
     duration: float | None
-    start: int | None = None
-    end: int | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
     run_id: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -89,6 +132,14 @@ class Test:
     _load_failure: Callable[[str], str | None] | None = field(
         default=None, repr=False, compare=False
     )
+
+    @property
+    def start(self) -> datetime.datetime | None:
+        return utc(self.start_ms)
+
+    @property
+    def end(self) -> datetime.datetime | None:
+        return utc(self.end_ms)
 
     @property
     def bad(self) -> bool:
@@ -99,6 +150,45 @@ class Test:
     def user_metrics(self) -> dict[str, float]:
         """Metrics the test logged itself (everything but the plugin's ``pytest/...``)."""
         return {k: v for k, v in self.metrics.items() if not k.startswith(METRIC_PREFIX)}
+
+    @property
+    def analysis_tags(self) -> dict[str, str]:
+        """The tags that say something about the test: those it set itself (``set_tag``,
+        ``check`` verdicts), its user properties, markers, skip and xfail reasons, reruns."""
+        return {k: v for k, v in self.tags.items() if is_analysis_tag(k)}
+
+    def value(self, column: str) -> Any:
+        """The test's value in ``column`` of ``Session.to_frame()`` (None: it has none)."""
+        kind, _, key = column.partition(".")
+        if kind == "params" and key:
+            return self.params.get(key)
+        if kind == "metrics" and key:
+            return None if key.startswith(METRIC_PREFIX) else self.metrics.get(key)
+        if kind == "tags" and key:
+            return self.tags.get(key) if is_analysis_tag(key) else None
+        return self.row().get(column)
+
+    def row(self) -> dict[str, Any]:
+        """The test as one row of ``Session.to_frame()``."""
+        row: dict[str, Any] = {
+            "nodeid": self.nodeid,
+            "module": self.module,
+            "name": self.name,
+            "outcome": self.outcome,
+            "status": self.status,
+            # The plugin's durations, in the columns of a compact session's table.
+            "duration": self.duration,
+            "setup_duration": self.metrics.get(SETUP_DURATION),
+            "call_duration": self.metrics.get(CALL_DURATION),
+            "teardown_duration": self.metrics.get(TEARDOWN_DURATION),
+            "start_time": self.start,
+            "end_time": self.end,
+            "run_id": self.run_id,
+        }
+        row.update({f"params.{k}": v for k, v in self.params.items()})
+        row.update({f"metrics.{k}": v for k, v in self.user_metrics.items()})
+        row.update({f"tags.{k}": v for k, v in self.analysis_tags.items()})
+        return row
 
     def failure(self) -> str | None:
         """The ``failure.txt`` artifact (traceback and captured output), read on demand."""
@@ -131,12 +221,23 @@ class Session:
     experiment_id: str
     name: str
     status: str
-    start: int | None
-    end: int | None
+    start_ms: int | None
+    end_ms: int | None
     tracking_uri: str
     tags: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     modules: list[Module] = field(default_factory=list)
+    # What the session logged through ``mlflow_session.log_param``.
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def start(self) -> datetime.datetime | None:
+        """When the session started, an aware UTC datetime (``start_ms``: MLflow's value)."""
+        return utc(self.start_ms)
+
+    @property
+    def end(self) -> datetime.datetime | None:
+        return utc(self.end_ms)
 
     @property
     def tests(self) -> list[Test]:
@@ -167,42 +268,74 @@ class Session:
                 return test
         return None
 
-    def to_frame(self) -> pandas.DataFrame:
-        """One row per test; params as ``params.<name>``, the tests' own metrics as
-        ``metrics.<name>`` (the column names ``mlflow.search_runs`` uses); the plugin's
-        ``pytest/...`` durations in columns of their own, named as in a compact table."""
-        import pandas
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows of ``to_frame()`` as plain dicts (no pandas needed)."""
+        return [test.row() for test in self.tests]
 
-        rows = []
-        for test in self.tests:
-            row: dict[str, Any] = {
-                "nodeid": test.nodeid,
-                "module": test.module,
-                "name": test.name,
-                "outcome": test.outcome,
-                "status": test.status,
-                "duration": test.duration,
-                "setup_duration": test.metrics.get(SETUP_DURATION),
-                "call_duration": test.metrics.get(CALL_DURATION),
-                "teardown_duration": test.metrics.get(TEARDOWN_DURATION),
-                "start_time": pandas.to_datetime(test.start, unit="ms", utc=True)
-                if test.start is not None
-                else None,
-                "run_id": test.run_id,
-            }
-            row.update({f"params.{k}": v for k, v in test.params.items()})
-            row.update({f"metrics.{k}": v for k, v in test.user_metrics.items()})
-            rows.append(row)
-        columns = list(dict.fromkeys(key for row in rows for key in row)) or [
-            "nodeid",
-            "module",
-            "name",
-            "outcome",
-            "status",
-            "duration",
-            "run_id",
-        ]
-        return pandas.DataFrame(rows, columns=columns)
+    def to_frame(self) -> pandas.DataFrame:
+        """One row per test, in the order they ran: outcome, durations, ``start_time`` and
+        ``end_time`` (UTC), run id, then params as ``params.<name>``, the tests' own metrics as
+        ``metrics.<name>`` and their tags as ``tags.<name>`` (the column names
+        ``mlflow.search_runs`` uses). Tags are those a test set itself (``check`` verdicts
+        among them) and the plugin's that describe it: ``tags.pytest.markers``,
+        ``tags.pytest.property.<name>``, skip and xfail reasons, reruns, the xdist worker."""
+        pandas = _pandas()
+        rows = self.rows()
+        columns = list(dict.fromkeys([*FRAME_COLUMNS, *(key for row in rows for key in row)]))
+        frame = pandas.DataFrame(rows, columns=columns)
+        for column in ("start_time", "end_time"):
+            frame[column] = pandas.to_datetime(frame[column], utc=True)
+        return frame
+
+
+def is_analysis_tag(key: str) -> bool:
+    """Whether a test run's tag belongs in the frames (see ``Test.analysis_tags``)."""
+    if not key.startswith(_OWN_TAG_PREFIXES):
+        return True
+    return key in ANALYSIS_TAGS or key.startswith(ANALYSIS_TAG_PREFIXES)
+
+
+def history_rows(sessions: Iterable[Session], value: str = "outcome") -> list[dict[str, Any]]:
+    """One dict per test (node id) over ``sessions``: ``nodeid``, then one entry per session,
+    keyed by its run id, oldest session first, holding the test's ``value`` in it (any column
+    of ``Session.to_frame()``: ``outcome``, ``duration``, ``metrics.accuracy``, ...); None
+    where the test did not run or has no such value. Tests in the order they first ran."""
+    ordered = by_start(sessions)
+    by_test: dict[str, dict[str, Any]] = {}
+    for session in ordered:
+        for test in session.tests:
+            row = by_test.setdefault(test.nodeid, {"nodeid": test.nodeid})
+            row[session.run_id] = test.value(value)
+    return [
+        {"nodeid": nodeid, **{s.run_id: row.get(s.run_id) for s in ordered}}
+        for nodeid, row in by_test.items()
+    ]
+
+
+def sessions_frame(sessions: Sequence[Session], value: str = "outcome") -> pandas.DataFrame:
+    """``history_rows`` as a DataFrame indexed by node id: one column per session (its run
+    id), sessions ordered by start."""
+    pandas = _pandas()
+    ordered = by_start(sessions)
+    columns = ["nodeid", *(s.run_id for s in ordered)]
+    frame = pandas.DataFrame(history_rows(ordered, value), columns=columns)
+    return frame.set_index("nodeid")
+
+
+def by_start(sessions: Iterable[Session]) -> list[Session]:
+    """Oldest first; a session without a start time last."""
+    return sorted(sessions, key=lambda s: (s.start_ms is None, s.start_ms or 0, s.run_id))
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(
+            "a DataFrame needs pandas (pip install pandas); Session.rows() and history_rows() "
+            "give the same rows as dicts"
+        ) from exc
+    return pandas
 
 
 class Reader:
@@ -265,6 +398,13 @@ class Reader:
         """The ``last`` newest sessions, oldest first."""
         return [self.session(run_id) for run_id in reversed(self.session_ids(experiment, last))]
 
+    def history(
+        self, experiment: str | None = None, last: int = 10, value: str = "outcome"
+    ) -> pandas.DataFrame:
+        """The ``last`` newest sessions side by side (``sessions_frame``): one row per test,
+        one column per session, oldest first, holding each test's ``value`` in it."""
+        return sessions_frame(self.sessions(experiment, last), value)
+
     # -- loading one -----------------------------------------------------------------------------
 
     def search_all(self, experiment_ids: list[str], filter_string: str) -> Iterator[Any]:
@@ -300,11 +440,12 @@ class Reader:
             experiment_id=str(root.info.experiment_id),
             name=root.info.run_name or tags.get(RUN_NAME, run_id),
             status=root.info.status,
-            start=root.info.start_time,
-            end=root.info.end_time,
+            start_ms=root.info.start_time,
+            end_ms=root.info.end_time,
             tracking_uri=self.tracking_uri,
             tags=tags,
             metrics=dict(root.data.metrics),
+            params=dict(root.data.params),
         )
 
     def _modules_of(self, session: Session) -> list[Module]:
@@ -361,8 +502,8 @@ class Reader:
             outcome=tags.get(OUTCOME, "unknown"),
             status=run.info.status,
             duration=metrics.get(DURATION),
-            start=run.info.start_time,
-            end=run.info.end_time,
+            start_ms=run.info.start_time,
+            end_ms=run.info.end_time,
             run_id=str(run.info.run_id),
             params=dict(run.data.params),
             metrics=metrics,
@@ -396,8 +537,8 @@ class Reader:
                     outcome=row.get("outcome", "unknown"),
                     status=row.get("status", FINISHED),
                     duration=metrics.get(DURATION),
-                    start=row.get("start"),
-                    end=row.get("end"),
+                    start_ms=row.get("start"),
+                    end_ms=row.get("end"),
                     params=dict(row.get("params") or {}),
                     metrics=metrics,
                 )
@@ -421,12 +562,12 @@ def in_order(modules: Iterable[Module]) -> list[Module]:
     """Modules in the order their first tests started, each with its tests in that order."""
     listed = list(modules)
     for module in listed:
-        module.tests.sort(key=lambda t: (t.start or 0, t.nodeid))
+        module.tests.sort(key=lambda t: (t.start_ms or 0, t.nodeid))
     return sorted(listed, key=lambda m: (_start(m), m.path))
 
 
 def _start(module: Module) -> int:
-    starts = [t.start for t in module.tests if t.start is not None]
+    starts = [t.start_ms for t in module.tests if t.start_ms is not None]
     return min(starts) if starts else 0
 
 

@@ -133,7 +133,7 @@ def _heading(session: Session, tests: list[Test]) -> Iterable[str]:
         f"  in {seconds(wall)}"
     )
     yield f"session run {session.run_id}  {session.url}"
-    details = [f"started {local_time(session.start)}"]
+    details = [f"started {local_time(session.start_ms)}"]
     if session.commit:
         branch = session.tags.get(GIT_BRANCH)
         details.append(f"commit {session.commit[:10]}" + (f" ({branch})" if branch else ""))

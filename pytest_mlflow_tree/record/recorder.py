@@ -34,6 +34,7 @@ from pytest_mlflow_tree.model.records import (
     SESSION_KEY,
     CloseRecord,
     OpenRecord,
+    RunData,
     RunRecord,
     StartRecord,
     module_of,
@@ -116,7 +117,10 @@ class Recorder:
         for key, group in self._modules.items():
             group.expected = self._expected.get(key)
 
-    def close_session(self, exitstatus: int, interrupted: bool) -> None:
+    def close_session(
+        self, exitstatus: int, interrupted: bool, logged: RunData | None = None
+    ) -> None:
+        """End the session run; ``logged``: what the session logged itself (``mlflow_session``)."""
         now = self._clock()
         for key, test in list(self._tests.items()):
             # A test still open here was cut off mid-run (Ctrl-C, a crash).
@@ -141,7 +145,7 @@ class Recorder:
             status = FAILED
         else:
             status = FINISHED
-        self._close(session, status, tags, title="pytest session")
+        self._close(session, status, tags, title="pytest session", logged=logged)
         self.session_summary = session.tally.markdown("pytest session", session.end - session.start)
         self._write({"kind": "end", "time": ms(now)})
 
@@ -306,16 +310,26 @@ class Recorder:
         tags: dict[str, str],
         title: str,
         artifacts: dict[str, str] | None = None,
+        logged: RunData | None = None,
     ) -> None:
         wall = max(0.0, group.end - group.start)
+        logged = logged or {}
         record: CloseRecord = {
             "kind": "close",
             "key": group.key,
             "end": ms(group.end),
             "status": status,
             "metrics": group.tally.metrics(wall),
-            "tags": {**tags, NOTE: group.tally.markdown(title, wall)},
+            # The plugin's own tags win on a clash, as on test runs.
+            "tags": {**logged.get("tags", {}), **tags, NOTE: group.tally.markdown(title, wall)},
         }
+        artifacts = {**logged.get("artifacts", {}), **(artifacts or {})}
         if artifacts:
             record["artifacts"] = artifacts
+        if logged.get("params"):
+            record["params"] = logged["params"]
+        if logged.get("metric_steps"):
+            record["metric_steps"] = logged["metric_steps"]
+        if logged.get("files_dir"):
+            record["files_dir"] = logged["files_dir"]
         self._write(record)

@@ -25,12 +25,13 @@ from pytest_mlflow_tree import __version__
 from pytest_mlflow_tree.model import compact, links, quiet, redact, sqlitepath, stores
 from pytest_mlflow_tree.model.journal import JournalWriter
 from pytest_mlflow_tree.model.names import SHARD_KEY
-from pytest_mlflow_tree.model.records import FORMAT, Header, module_of
+from pytest_mlflow_tree.model.records import FORMAT, Header, RunData, module_of
 from pytest_mlflow_tree.model.settings_table import MODE, UPLOAD_WAIT
 from pytest_mlflow_tree.model.status import Status
 from pytest_mlflow_tree.record import ci, session_tags, strict, subtests
 from pytest_mlflow_tree.record.context import Context
 from pytest_mlflow_tree.record.recorder import Recorder
+from pytest_mlflow_tree.record.session_values import SessionValues
 from pytest_mlflow_tree.record.settings import Settings
 from pytest_mlflow_tree.record.upload_progress import UploadProgress
 
@@ -139,6 +140,11 @@ class TreeReporter:
         )
         # pytest's exit code was changed by --mlflow-tree-strict.
         self.failed_session = False
+        # What the processes logged through ``mlflow_session`` (xdist workers add theirs), and
+        # the values that could not all be kept, one line each.
+        self.session_values = SessionValues()
+        self.session_conflicts: list[str] = []
+        self._session_logged: RunData | None = None
         if settings.upload:
             # Start now: the uploader imports MLflow and prepares the store while pytest collects.
             self._guard(self._start_uploader)
@@ -313,7 +319,8 @@ class TreeReporter:
         # The tests are over: if one deleted the journal's directory, it is back before the
         # uploader's last status is due.
         self._put_back_journal()
-        self._guard(self.recorder.close_session, int(exitstatus), interrupted)
+        self._guard(self._merge_session_values)
+        self._guard(self.recorder.close_session, int(exitstatus), interrupted, self._session_logged)
         try:
             self._finish()
         except Exception as exc:
@@ -324,6 +331,17 @@ class TreeReporter:
             self.failed_session = True
         with contextlib.suppress(Exception):
             self._step_summary()
+
+    def _merge_session_values(self) -> None:
+        # Imported when needed, as the fixture imports it: both find the same stash key also
+        # when the module was imported again (pytester's in-process runs drop the modules a
+        # run imported).
+        from pytest_mlflow_tree.record import session_fixture
+
+        self.session_values.add("", session_fixture.take(self.config))
+        merged = self.session_values.merged(self.files_dir)
+        self._session_logged = merged.data
+        self.session_conflicts = [conflict.line() for conflict in merged.conflicts]
 
     def _step_summary(self) -> None:
         summary = self.recorder.session_summary
@@ -389,6 +407,8 @@ class TreeReporter:
                 f"a plain word or number) are recorded as they are: {', '.join(self._mask.weak)}",
                 yellow=True,
             )
+        for conflict in self.session_conflicts:
+            terminalreporter.write_line(f"mlflow-tree: WARNING: {conflict}", yellow=True)
         for line, markup in self.summary_lines():
             if markup:
                 terminalreporter.write_line(line, yellow=True, bold=True)

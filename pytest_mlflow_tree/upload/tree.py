@@ -312,7 +312,15 @@ class TreeUploader:
             "metrics": record.get("metrics", {}),
             "tags": record.get("tags", {}),
             "artifacts": record.get("artifacts", {}),
+            # What the session logged itself (``mlflow_session``).
+            "params": record.get("params", {}),
+            "metric_steps": record.get("metric_steps", []),
+            "files_dir": record.get("files_dir", ""),
         }
+        known = self._known.get(run_key(key))
+        if known is not None:
+            # Params are immutable: a resumed session keeps those its run has.
+            data["params"] = {k: v for k, v in data["params"].items() if k not in known.params}
         status = record["status"]
         if self._resuming:
             status = self._recount(key, run_id, record, data)
