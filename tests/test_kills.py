@@ -172,7 +172,7 @@ def test_a_test_interrupted_before_any_phase_was_reported_has_its_run_killed(
     assert tree.tests[nodeid].info.status == "KILLED"
     assert tree.tests[nodeid].data.tags["pytest.outcome"] == "killed"
     assert tree.modules["test_a.py"].info.status == "KILLED"
-    assert tree.modules["test_a.py"].data.metrics["tests"] == 2
+    assert tree.modules["test_a.py"].data.metrics["pytest/tests"] == 2
     assert tree.session.info.status == "KILLED"
 
 

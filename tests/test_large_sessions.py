@@ -24,7 +24,7 @@ def synthetic_session() -> readback.Session:
         start_ms=1_790_000_000_000,
         end_ms=1_790_000_300_000,
         tracking_uri="sqlite:///mlflow.db",
-        metrics={"duration": 300.0},
+        metrics={"pytest/duration": 300.0},
     )
     for m in range(MODULES):
         path = f"tests/test_part{m:03}.py"

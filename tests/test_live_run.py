@@ -82,13 +82,13 @@ def test_fluent_calls_land_in_the_tests_own_run(
         assert run.info.status == "FINISHED"
         assert run.data.metrics["accuracy"] == pytest.approx(0.9 + fold / 100)
         assert run.data.metrics["f1"] == 0.8
-        assert "duration" in run.data.metrics
+        assert "pytest/duration" in run.data.metrics
         assert run.data.params == {"model": "random_forest", "fold": str(fold)}
         assert run.data.tags["stage"] == "validation"
         assert run.data.tags["mlflow.parentRunId"] == module.info.run_id
         assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
         assert run.data.tags["pytest.outcome"] == "passed"
-        assert run.info.run_name == f"test_fluent[fold={fold}]"
+        assert run.info.run_name == f"test_fluent[{fold}]"
         assert tree.artifact(run, "fold.json")
     failed = tree.tests["test_live.py::test_failing"]
     assert failed.info.status == "FAILED"
@@ -102,7 +102,7 @@ def test_fluent_calls_land_in_the_tests_own_run(
     user_runs = user.search_runs([e.experiment_id for e in user.search_experiments()])
     assert [(r.info.run_name, r.info.status) for r in user_runs] == [("user run", "FINISHED")]
     assert tree.session.info.status == "FAILED"
-    assert module.data.metrics["tests"] == 10
+    assert module.data.metrics["pytest/tests"] == 10
     # The report shows what tests logged into their live runs, which only the store holds.
     report = tree.artifact(tree.session, "report.html")
     assert '<span class="metric">recall <b>0.925</b></span>' in report

@@ -104,11 +104,11 @@ def test_a_session_larger_than_a_page_in_the_mlflow_ui(ui: tuple[str, Any]) -> N
         expand(page, name, "test_first.py")
         assert wait_for_row(page, "test_first.py")[1:3] == ["test_second.py", "test_first.py"]
         # The newest 100 tests: the first module has only its last 25 so far.
-        expand(page, "test_first.py", "test_a[i=74]")
-        shown = wait_for_row(page, "test_a[i=74]")
-        assert "test_a[i=74]" in shown
-        assert "test_a[i=49]" not in shown
-        assert "test_a[i=0]" not in shown
+        expand(page, "test_first.py", "test_a[74]")
+        shown = wait_for_row(page, "test_a[74]")
+        assert "test_a[74]" in shown
+        assert "test_a[49]" not in shown
+        assert "test_a[0]" not in shown
 
         # The session run's page (pytest's link): its description links to the runs table
         # showing this session alone, oldest first; the links open a new tab. They follow the
@@ -127,8 +127,8 @@ def test_a_session_larger_than_a_page_in_the_mlflow_ui(ui: tuple[str, Any]) -> N
         expand(runs, name, "test_first.py")
         assert "test_second.py" in wait_for_row(runs, "test_first.py")
         # In run order the first 100 runs hold the whole first module.
-        expand(runs, "test_first.py", "test_a[i=0]")
-        assert "test_a[i=0]" in wait_for_row(runs, "test_a[i=0]")
+        expand(runs, "test_first.py", "test_a[0]")
+        assert "test_a[0]" in wait_for_row(runs, "test_a[0]")
         runs.close()
 
         failing = page.get_by_role("link", name="failing runs only")
@@ -140,8 +140,8 @@ def test_a_session_larger_than_a_page_in_the_mlflow_ui(ui: tuple[str, Any]) -> N
         bad.locator(RUN_NAME).first.wait_for()
         expand(bad, name, "test_first.py")
         wait_for_row(bad, "test_first.py")
-        expand(bad, "test_first.py", "test_a[i=40]")
-        assert wait_for_row(bad, "test_a[i=40]") == [name, "test_first.py", "test_a[i=40]"]
+        expand(bad, "test_first.py", "test_a[40]")
+        assert wait_for_row(bad, "test_a[40]") == [name, "test_first.py", "test_a[40]"]
         page.close()
 
 

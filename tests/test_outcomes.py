@@ -107,7 +107,7 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def counts(run: Any) -> dict[str, int]:
-    return {name: int(run.data.metrics[name]) for name in (*COUNTS, "tests")}
+    return {name: int(run.data.metrics[f"pytest/{name}"]) for name in (*COUNTS, "tests")}
 
 
 def summary_counts(result: pytest.RunResult) -> dict[str, int]:
@@ -162,8 +162,8 @@ def every_outcome_has_its_status_and_outcome_tag(tree: Tree) -> None:
 
     # A skip decided in setup still has a run, with no call phase.
     skipped = tests["test_results.py::test_skip_mark"]
-    assert "call_duration" not in skipped.data.metrics
-    assert "setup_duration" in skipped.data.metrics
+    assert "pytest/call_duration" not in skipped.data.metrics
+    assert "pytest/setup_duration" in skipped.data.metrics
 
     assert tree.modules["test_results.py"].info.status == "FAILED"
     assert tree.modules["test_twice.py"].info.status == "FAILED"
@@ -213,7 +213,7 @@ def counts_match_pytests_own_summary_line(result: pytest.RunResult, tree: Tree) 
         "xpassed": 1,
         "tests": 10,
     }
-    assert tree.modules["test_twice.py"].data.metrics["pass_rate"] == 0.0
+    assert tree.modules["test_twice.py"].data.metrics["pytest/pass_rate"] == 0.0
 
     # Skipped at module level: a finished run with one skip, no test runs under it.
     windows = tree.modules["test_windows.py"]
@@ -272,8 +272,8 @@ def test_collection_error_fails_its_module_and_the_session(
     ):
         module = tree.modules[name]
         assert module.info.status == "FAILED", name
-        assert module.data.metrics["errors"] == 1, name
-        assert module.data.metrics["tests"] == 0, name
+        assert module.data.metrics["pytest/errors"] == 1, name
+        assert module.data.metrics["pytest/tests"] == 0, name
         assert module.data.tags["pytest.collection_error"], name
         assert "collection-error.txt" in tree.artifacts(module), name
         assert needle in tree.artifact(module, "collection-error.txt"), name
@@ -285,13 +285,13 @@ def test_collection_error_fails_its_module_and_the_session(
     # The other module is recorded as if nothing had happened.
     good = tree.modules["test_good.py"]
     assert good.info.status == "FINISHED"
-    assert good.data.metrics["passed"] == 2
+    assert good.data.metrics["pytest/passed"] == 2
     assert sorted(tree.tests) == ["test_good.py::test_also_good", "test_good.py::test_good"]
 
     session = tree.session
     assert session.info.status == "FAILED"
-    assert session.data.metrics["errors"] == 2
-    assert session.data.metrics["passed"] == 2
+    assert session.data.metrics["pytest/errors"] == 2
+    assert session.data.metrics["pytest/passed"] == 2
     note = session.data.tags["mlflow.note.content"]
     assert "test_syntax.py" in note
     assert "test_import.py" in note
@@ -312,7 +312,7 @@ def test_collection_error_that_stops_the_session_is_a_failure_not_a_kill(
     assert tree.tests == {}
     assert_nothing_left_running(tree)
     session = tree.session
-    assert session.data.metrics["errors"] == 2
+    assert session.data.metrics["pytest/errors"] == 2
     assert session.data.tags["pytest.exitstatus"] == "2"
     assert session.info.status == "FAILED"
 
@@ -374,5 +374,5 @@ def test_ctrl_c_kills_the_session_and_keeps_what_ran(
     assert tree.modules["test_a_before.py"].info.status == "FAILED"
     assert tree.modules["test_b_interrupted.py"].info.status == "KILLED"
     assert "test_c_never.py" not in tree.modules
-    assert session.data.metrics["passed"] == 2
-    assert session.data.metrics["failed"] == 1
+    assert session.data.metrics["pytest/passed"] == 2
+    assert session.data.metrics["pytest/failed"] == 1

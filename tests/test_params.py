@@ -1,4 +1,4 @@
-"""Parametrization as MLflow params: one per argument, readable names, and awkward values."""
+"""Parametrization as MLflow params: one per argument, names as pytest's, and awkward values."""
 
 from __future__ import annotations
 
@@ -129,53 +129,51 @@ def test_one_recording_has_params_and_names_as_pytest_gives_them(
     result, tree = record()
     result.assert_outcomes(passed=15, failed=1)
 
-    one_param_per_argument_and_readable_names(tree)
+    one_param_per_argument_and_names_as_pytest_prints_them(result, tree)
     awkward_values_are_recorded_faithfully(tree)
     run_names_are_single_lines(tree)
 
 
-def one_param_per_argument_and_readable_names(tree: Tree) -> None:
+def one_param_per_argument_and_names_as_pytest_prints_them(
+    result: pytest.RunResult, tree: Tree
+) -> None:
     tests = tree.tests
+
+    # Named as pytest names the test, the params spelled out in params: the name of the
+    # failing test is the one pytest's short summary prints.
+    assert tests["test_grid.py::test_depth[3]"].info.run_name == "test_depth[3]"
+    failing = tests["test_awkward.py::test_broken_repr_fails[thing0]"].info.run_name
+    assert failing == "test_broken_repr_fails[thing0]"
+    assert f"FAILED test_awkward.py::{failing} - " in result.stdout.str()
+    for nodeid, run in tests.items():
+        if len(nodeid) < 250:  # longer ones are cut to fit MLflow's limit on names
+            assert run.info.run_name == own_id(run), nodeid
 
     depth = tests["test_grid.py::test_depth[3]"]
     assert depth.data.params == {"depth": "3"}
-    assert depth.info.run_name == "test_depth[depth=3]"
 
     several = tests["test_grid.py::test_several[0.01-32-adam]"]
     assert several.data.params == {"lr": "0.01", "batch": "32", "optimizer": "adam"}
-    assert several.info.run_name == "test_several[lr=0.01, batch=32, optimizer=adam]"
 
     stacked = tests["test_grid.py::test_stacked[64-7]"]
     assert stacked.data.params == {"width": "64", "seed": "7"}
-    assert stacked.info.run_name.startswith("test_stacked[")
-    assert "width=64" in stacked.info.run_name
-    assert "seed=7" in stacked.info.run_name
 
     # Indirect: the parametrize value, not what the fixture made of it.
     indirect = tests["test_grid.py::test_indirect[mnist]"]
     assert indirect.data.params == {"dataset": "mnist"}
-    assert indirect.info.run_name == "test_indirect[dataset=mnist]"
 
-    # Custom ids: the nodeid keeps the user's id; the params keep the value.
+    # Custom ids: the nodeid and the name keep the user's id; the params keep the value.
     for test_id, value in (("small", "1"), ("large", "2")):
         run = tests[f"test_grid.py::test_ids[{test_id}]"]
         assert run.data.params == {"n": value}
-        assert run.info.run_name == f"test_ids[n={value}]"
+        assert run.info.run_name == f"test_ids[{test_id}]"
         assert run.info.status == "FINISHED"
 
-    # Too long to spell out: pytest's own id (which differs between pytest versions).
     long_path = by_prefix(tree, "test_grid.py::test_long_path[")
     assert long_path.data.params["path"] == "data/" + "deeply/" * 20 + "nested.csv"
-    assert long_path.info.run_name == own_id(long_path)
-    assert "path=" not in long_path.info.run_name
     long = by_prefix(tree, "test_awkward.py::test_long[")
     assert long.info.run_name.startswith("test_long[")
-    assert "text=" not in long.info.run_name
     assert len(long.info.run_name) <= 250
-
-    # Complex values: pytest's own id too.
-    assert tests["test_awkward.py::test_nested[config0]"].info.run_name == "test_nested[config0]"
-    assert tests[BYTES_NODEID].info.run_name == BYTES_NODEID.split("::")[1]
 
     # Parametrization is plumbing, not a marker users classify tests by.
     assert "pytest.markers" not in depth.data.tags
@@ -238,8 +236,8 @@ def awkward_values_are_recorded_faithfully(tree: Tree) -> None:
     assert "0x" not in opaque
 
     assert tree.modules["test_grid.py"].info.status == "FINISHED"
-    assert tree.modules["test_awkward.py"].data.metrics["passed"] == 8
-    assert tree.modules["test_awkward.py"].data.metrics["failed"] == 1
+    assert tree.modules["test_awkward.py"].data.metrics["pytest/passed"] == 8
+    assert tree.modules["test_awkward.py"].data.metrics["pytest/failed"] == 1
 
 
 def run_names_are_single_lines(tree: Tree) -> None:
@@ -285,3 +283,36 @@ def test_default_repr_is_the_same_in_every_session(
         assert seen[0] == seen[1], nodeid
         assert "0x" not in seen[0], nodeid
     assert values["test_objects.py::test_opaque[thing1]"][0] == "<object object>"
+
+
+def test_params_tell_a_value_from_a_string_spelled_like_it(
+    pytester: pytest.Pytester, record: Record
+) -> None:
+    pytester.makepyfile(
+        test_values="""
+            import pytest
+
+            VALUES = [None, "None", True, "True", 1, "1", "", "adam"]
+
+            @pytest.mark.parametrize("value", VALUES, ids=[f"v{i}" for i in range(len(VALUES))])
+            def test_value(value):
+                pass
+        """
+    )
+    result, tree = record()
+    result.assert_outcomes(passed=8)
+
+    params = {run.info.run_name: run.data.params["value"] for run in tree.level("test")}
+    assert params == {
+        "test_value[v0]": "None",
+        "test_value[v1]": "'None'",
+        "test_value[v2]": "True",
+        "test_value[v3]": "'True'",
+        "test_value[v4]": "1",
+        "test_value[v5]": "'1'",
+        "test_value[v6]": "''",
+        "test_value[v7]": "adam",
+    }
+    # A search by the param's text finds the one run.
+    found = tree.client.search_runs([tree.session.info.experiment_id], "params.value = \"'None'\"")
+    assert [run.info.run_name for run in found] == ["test_value[v1]"]

@@ -110,7 +110,7 @@ def test_resume_replaces_rerun_tests_and_recounts(pytester: pytest.Pytester, sto
     before = store.tree()
     session = before.session
     old = before.tests
-    assert session.data.metrics["failed"] == 1
+    assert session.data.metrics["pytest/failed"] == 1
 
     (pytester.path / "fixed").write_text("")
     again = pytester.runpytest(*store.args(), "--lf", "--mlflow-tree-resume", session.info.run_id)
@@ -132,14 +132,14 @@ def test_resume_replaces_rerun_tests_and_recounts(pytester: pytest.Pytester, sto
         assert tests[kept].info.run_id == old[kept].info.run_id
     module = after.modules["test_quality.py"]
     assert module.info.status == "FINISHED"
-    assert module.data.metrics["tests"] == 2
-    assert module.data.metrics["passed"] == 2
-    assert module.data.metrics["failed"] == 0
+    assert module.data.metrics["pytest/tests"] == 2
+    assert module.data.metrics["pytest/passed"] == 2
+    assert module.data.metrics["pytest/failed"] == 0
     final = after.session
     assert final.info.status == "FINISHED"
-    assert (final.data.metrics["tests"], final.data.metrics["passed"]) == (3, 3)
-    assert final.data.metrics["failed"] == 0
-    assert final.data.metrics["pass_rate"] == 1.0
+    assert (final.data.metrics["pytest/tests"], final.data.metrics["pytest/passed"]) == (3, 3)
+    assert final.data.metrics["pytest/failed"] == 0
+    assert final.data.metrics["pytest/pass_rate"] == 1.0
     assert "3 passed" in final.data.tags["mlflow.note.content"]
     # The journal held one test; the report shows all three, each linked to its current run.
     report = after.artifact(final, "report.html")

@@ -274,7 +274,7 @@ def test_replaying_a_kept_journal_of_a_live_run_changes_nothing(
     assert again.data.metrics == model.data.metrics
     assert again.info.end_time == model.info.end_time
     # Metrics were not logged a second time: one value per key in the history.
-    history = after.client.get_metric_history(again.info.run_id, "tests")
+    history = after.client.get_metric_history(again.info.run_id, "pytest/tests")
     assert [m.value for m in history] == [4.0]
     # Built from the journal and the runs the replay found: the same report.
     assert after.artifact(after.session, html_report.REPORT_ARTIFACT) == report
@@ -308,7 +308,7 @@ def test_a_journal_cut_short_replays_with_its_unfinished_runs_killed(
     # The module that had finished before the kill is complete.
     data = tree.modules["tests/test_data.py"]
     assert data.info.status == "FINISHED"
-    assert data.data.metrics["passed"] == 2
+    assert data.data.metrics["pytest/passed"] == 2
     last_end = max(test.info.end_time for test in tree.tests.values())
     for run in (tree.session, tree.modules["tests/test_model.py"]):
         assert run.info.end_time == last_end

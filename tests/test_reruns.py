@@ -51,31 +51,31 @@ def test_every_attempt_is_kept_on_one_run_per_test(
     assert flaky.info.status == "FINISHED"
     assert flaky.data.tags["pytest.outcome"] == "passed"
     assert flaky.data.tags["pytest.flaky"] == "true"
-    assert flaky.data.metrics["attempts"] == 2
+    assert flaky.data.metrics["pytest/attempts"] == 2
     assert sorted(tree.artifacts(flaky)) == ["attempt-1.txt"]
     first = tree.artifact(flaky, "attempt-1.txt")
     assert "attempt 1: call failed" in first
     assert "ConnectionError: attempt 1: server busy" in first
     # The run spans every attempt; the duration metrics are the final attempt's.
     assert flaky.info.end_time - flaky.info.start_time >= 300
-    assert flaky.data.metrics["duration"] < 0.3
+    assert flaky.data.metrics["pytest/duration"] < 0.3
 
     broken = tree.tests["test_retry.py::test_broken"]
     assert broken.info.status == "FAILED"
     assert broken.data.tags["pytest.outcome"] == "failed"
     assert "pytest.flaky" not in broken.data.tags
-    assert broken.data.metrics["attempts"] == 3
+    assert broken.data.metrics["pytest/attempts"] == 3
     assert sorted(tree.artifacts(broken)) == ["attempt-1.txt", "attempt-2.txt", "failure.txt"]
     assert "attempt 1 failed" in tree.artifact(broken, "attempt-1.txt")
     assert "attempt 2 failed" in tree.artifact(broken, "attempt-2.txt")
     assert "attempt 3 failed" in tree.artifact(broken, "failure.txt")
 
     steady = tree.tests["test_retry.py::test_steady"]
-    assert "attempts" not in steady.data.metrics
+    assert "pytest/attempts" not in steady.data.metrics
     assert "pytest.flaky" not in steady.data.tags
 
     session = tree.session
-    assert session.data.metrics["passed"] == 2
-    assert session.data.metrics["failed"] == 1
-    assert session.data.metrics["tests"] == 3
+    assert session.data.metrics["pytest/passed"] == 2
+    assert session.data.metrics["pytest/failed"] == 1
+    assert session.data.metrics["pytest/tests"] == 3
     assert session.info.status == "FAILED"

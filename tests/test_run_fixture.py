@@ -37,6 +37,7 @@ SUITE = """
         record_property("rows", 20000)
         record_property("model_version", "v3")
         record_property("ok", True)
+        record_property("duration", 0.25)
 
     def test_threshold_holds(mlflow_run):
         mlflow_run.check("auc", 0.99, ">=", 0.98)
@@ -75,7 +76,7 @@ def test_what_tests_log_lands_in_their_runs(
     assert _history(store, run, "loss") == [(0, 0.9), (1, 0.5), (2, 0.3)]
     assert run.data.metrics["accuracy"] == 0.93
     assert run.data.metrics["f1"] == 0.91
-    assert "duration" in run.data.metrics
+    assert "pytest/duration" in run.data.metrics
     assert run.data.params == {"model": "random_forest", "depth": "8", "trees": "100"}
     assert run.data.tags["slice"] == "all"
     assert run.data.tags["dataset"] == "breast-cancer"
@@ -94,6 +95,10 @@ def test_what_tests_log_lands_in_their_runs(
     assert props.metrics["rows"] == 20000
     assert props.tags["pytest.property.model_version"] == "v3"
     assert props.tags["pytest.property.ok"] == "True"
+    # The plugin's own metrics are under pytest/: a property named like one is a metric too.
+    assert props.metrics["duration"] == 0.25
+    assert "pytest.property.duration" not in props.tags
+    assert props.metrics["pytest/duration"] >= 0
 
     holds = tests["test_model.py::test_threshold_holds"]
     assert holds.data.metrics["auc"] == 0.99

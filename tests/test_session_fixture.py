@@ -65,7 +65,7 @@ def test_what_the_session_logs_lands_on_the_session_run(
     assert len(history) == processes
     seen = store.client().get_metric_history(session.info.run_id, "cases_seen")
     assert sorted(m.step for m in seen) == list(range(6))
-    assert session.data.metrics["passed"] == 6  # the plugin's own metrics are still there
+    assert session.data.metrics["pytest/passed"] == 6  # the plugin's own metrics are still there
     assert tree.artifact(session, "model/card.md") == "trained on breast-cancer"
     workers = ["gw0", "gw1"] if xdist else ["main"]
     for worker in workers:

@@ -89,7 +89,12 @@ def test_shards_started_together_make_one_root_with_every_shard_session_under_it
     # The root sums up its shards once the last one finished.
     assert root.info.status == "FAILED"
     metrics = root.data.metrics
-    assert (metrics["shards"], metrics["tests"], metrics["passed"], metrics["failed"]) == (
+    assert (
+        metrics["pytest/shards"],
+        metrics["pytest/tests"],
+        metrics["pytest/passed"],
+        metrics["pytest/failed"],
+    ) == (
         SHARDS,
         2 * SHARDS,
         2 * SHARDS - 1,
@@ -115,7 +120,7 @@ def test_a_later_shard_joins_the_existing_root(pytester: pytest.Pytester, store:
         for s in sessions
     )
     assert parents == ["k1", "k1", "k2"]
-    assert roots["k1"].data.metrics["shards"] == 2
+    assert roots["k1"].data.metrics["pytest/shards"] == 2
     assert roots["k1"].info.status == "FINISHED"
 
 
@@ -214,7 +219,7 @@ def test_a_candidate_that_lost_after_the_settle_goes_at_the_shards_finish(store:
     assert client.get_run(mine).info.lifecycle_stage == "deleted"
     moved = client.get_run(session.info.run_id).data.tags
     assert (moved["mlflow.parentRunId"], moved["mlflow.rootRunId"]) == (earlier, earlier)
-    assert roots[0].data.metrics["shards"] == 1
+    assert roots[0].data.metrics["pytest/shards"] == 1
     assert roots[0].info.status == "FINISHED"
 
 
@@ -245,9 +250,9 @@ def test_the_root_shows_the_totals_of_every_shard_whatever_the_clocks_say(
         return str(client.create_run(experiment_id, tags=tags).info.run_id)
 
     def done(run_id: str, tests: int, failed: int) -> None:
-        client.log_metric(run_id, "tests", tests)
-        client.log_metric(run_id, "passed", tests - failed)
-        client.log_metric(run_id, "failed", failed)
+        client.log_metric(run_id, "pytest/tests", tests)
+        client.log_metric(run_id, "pytest/passed", tests - failed)
+        client.log_metric(run_id, "pytest/failed", failed)
         client.set_terminated(run_id, "FAILED" if failed else "FINISHED")
 
     ahead, behind = session("a"), session("b")
@@ -261,12 +266,17 @@ def test_the_root_shows_the_totals_of_every_shard_whatever_the_clocks_say(
 
     shown = client.get_run(root)
     metrics = shown.data.metrics
-    assert (metrics["shards"], metrics["tests"], metrics["passed"], metrics["failed"]) == (
+    assert (
+        metrics["pytest/shards"],
+        metrics["pytest/tests"],
+        metrics["pytest/passed"],
+        metrics["pytest/failed"],
+    ) == (
         2,
         9,
         8,
         1,
     )
     assert shown.info.status == "FAILED"
-    history = client.get_metric_history(root, "tests")
+    history = client.get_metric_history(root, "pytest/tests")
     assert sorted((m.step, m.value) for m in history) == [(1, 5.0), (2, 9.0)]

@@ -77,7 +77,11 @@ def test_subtests_are_counted_and_listed_on_their_tests_run(
     assert thresholds.data.tags["pytest.outcome"] == verdict
     assert thresholds.info.status == ("FAILED" if verdict == "failed" else "FINISHED")
     metrics = thresholds.data.metrics
-    assert (metrics["subtests"], metrics["subtests_passed"], metrics["subtests_failed"]) == (
+    assert (
+        metrics["pytest/subtests"],
+        metrics["pytest/subtests_passed"],
+        metrics["pytest/subtests_failed"],
+    ) == (
         3,
         2,
         1,
@@ -103,17 +107,17 @@ def test_subtests_are_counted_and_listed_on_their_tests_run(
 
     good = tree.tests["test_model.py::test_all_good"]
     assert good.info.status == "FINISHED"
-    assert good.data.metrics["subtests_passed"] == 2
+    assert good.data.metrics["pytest/subtests_passed"] == 2
     assert "failure.txt" not in tree.artifacts(good)
 
     optional = tree.tests["test_model.py::test_optional"]
-    assert optional.data.metrics["subtests_skipped"] == 1
+    assert optional.data.metrics["pytest/subtests_skipped"] == 1
 
     # The session counts as pytest's summary line does: a failed subtest is a failure too.
     session = tree.session
     assert outcomes["failed"] == (2 if verdict == "failed" else 1)
     for name in ("passed", "failed", "skipped"):
-        assert session.data.metrics[name] == outcomes.get(name, 0), name
+        assert session.data.metrics[f"pytest/{name}"] == outcomes.get(name, 0), name
     assert session.info.status == "FAILED"
 
 
@@ -181,17 +185,17 @@ def test_counts_and_statuses_agree_with_pytests_summary(
         assert run.data.tags["pytest.outcome"] == verdict, nodeid
         assert run.info.status == ("FAILED" if verdict == "failed" else "FINISHED"), nodeid
     recall = tree.tests["test_labels.py::TestLabels::test_recall"]
-    if "subtests" in recall.data.metrics:
+    if "pytest/subtests" in recall.data.metrics:
         # Its failed subtest kept, though pytest 9 counts the test itself passed.
-        assert recall.data.metrics["subtests_failed"] == 1
+        assert recall.data.metrics["pytest/subtests_failed"] == 1
         assert "recall of malignant too low" in tree.artifact(recall, "failure.txt")
 
     # The session and its one module count as the summary line does, as their descriptions say.
     for run in (tree.session, tree.modules["test_labels.py"]):
         assert run.info.status == "FAILED"
         for name in SUMMARY:
-            assert run.data.metrics[name] == outcomes.get(name, 0), name
-        assert run.data.metrics["tests"] == len(said)
+            assert run.data.metrics[f"pytest/{name}"] == outcomes.get(name, 0), name
+        assert run.data.metrics["pytest/tests"] == len(said)
         note = run.data.tags["mlflow.note.content"]
         assert summary_text(outcomes) + " in " in note.replace("**", "")
         # One line per failure, as pytest's short summary has one per failed (sub)test.
@@ -204,7 +208,7 @@ def test_counts_and_statuses_agree_with_pytests_summary(
     assert f"{len(said)} tests: {summary_text(outcomes)}  in " in lines[0]
     module_line = f"FAILED  test_labels.py  {summary_text(outcomes)}  "
     assert any(line.startswith(module_line) for line in lines), out
-    if "subtests" in recall.data.metrics:
+    if "pytest/subtests" in recall.data.metrics:
         # Listed with the failing tests, passed or not.
         verdict = said["test_labels.py::TestLabels::test_recall"]
         shown = [verdict.upper() if verdict == "failed" else verdict, "TestLabels::test_recall"]
@@ -225,14 +229,18 @@ def _passing_record(metrics: dict[str, float]) -> RunRecord:
         "status": "FINISHED",
         "tags": {"pytest.outcome": "passed"},
         "params": {},
-        "metrics": {"duration": 0.001, **metrics},
+        "metrics": {"pytest/duration": 0.001, **metrics},
         "artifacts": {},
     }
 
 
 def test_compact_mode_keeps_a_run_for_a_passed_test_with_failed_subtests() -> None:
-    assert compact.keeps_run(_passing_record({"subtests": 3, "subtests_failed": 1}), 1.0)
-    assert not compact.keeps_run(_passing_record({"subtests": 3, "subtests_failed": 0}), 1.0)
+    assert compact.keeps_run(
+        _passing_record({"pytest/subtests": 3, "pytest/subtests_failed": 1}), 1.0
+    )
+    assert not compact.keeps_run(
+        _passing_record({"pytest/subtests": 3, "pytest/subtests_failed": 0}), 1.0
+    )
 
 
 def _test(outcome: str) -> Test:
@@ -241,7 +249,13 @@ def _test(outcome: str) -> Test:
 
 def test_show_counts_from_the_recorded_summary_or_else_from_the_tests() -> None:
     tests = [_test("passed"), _test("passed"), _test("killed")]
-    recorded = {"tests": 3.0, "passed": 2.0, "failed": 1.0, "errors": 0.0, "duration": 1.0}
+    recorded = {
+        "pytest/tests": 3.0,
+        "pytest/passed": 2.0,
+        "pytest/failed": 1.0,
+        "pytest/errors": 0.0,
+        "pytest/duration": 1.0,
+    }
 
     counts = terminal_tree.summary_counts(recorded, tests)
     assert terminal_tree.counts_text(counts) == "1 failed, 2 passed, 1 killed"
@@ -249,3 +263,21 @@ def test_show_counts_from_the_recorded_summary_or_else_from_the_tests() -> None:
     assert (
         terminal_tree.counts_text(terminal_tree.summary_counts({}, tests)) == "2 passed, 1 killed"
     )
+
+
+@needs_subtests
+def test_subtests_json_holds_no_memory_addresses(pytester: pytest.Pytester, record: Record) -> None:
+    pytester.makepyfile(
+        test_iterators="""
+            def test_batches(subtests):
+                with subtests.test("first batch", batches=iter(range(3)), size=2):
+                    pass
+        """
+    )
+    result, tree = record()
+    result.assert_outcomes(passed=1)
+    run = tree.tests["test_iterators.py::test_batches"]
+    entries = json.loads(tree.artifact(run, "subtests.json"))
+    assert [(e["msg"], e["kwargs"]) for e in entries] == [
+        ("first batch", {"batches": "<range_iterator object>", "size": "2"})
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_one_recording_has_the_shape_names_counts_and_times_of_the_session(
     result.assert_outcomes(passed=6, failed=1)
 
     one_session_run_one_module_run_per_file_one_test_run_per_case(tree)
-    runs_have_readable_names_and_the_nodeid_as_tag(tree, suite.path)
+    runs_have_pytests_names_and_the_nodeid_as_tag(result, tree, suite.path)
     counts_and_statuses_roll_up(tree)
     start_and_end_times_bracket_the_real_test(tree, before, after)
 
@@ -85,12 +86,17 @@ def one_session_run_one_module_run_per_file_one_test_run_per_case(tree: Tree) ->
     assert "mlflow.parentRunId" not in session.data.tags
 
 
-def runs_have_readable_names_and_the_nodeid_as_tag(tree: Tree, suite: Path) -> None:
+def runs_have_pytests_names_and_the_nodeid_as_tag(
+    result: pytest.RunResult, tree: Tree, suite: Path
+) -> None:
     source = (suite / "tests/test_model.py").read_text().splitlines()
     def_line = source.index("def test_fails():") + 1
     names = {nodeid: run.info.run_name for nodeid, run in tree.tests.items()}
-    assert names["tests/test_model.py::test_accuracy[3]"] == "test_accuracy[depth=3]"
-    assert names["tests/test_data.py::TestSchema::test_columns"] == "TestSchema.test_columns"
+    # The node id after the file, as pytest prints it: a name seen in the log finds the run.
+    assert names["tests/test_model.py::test_accuracy[3]"] == "test_accuracy[3]"
+    assert names["tests/test_data.py::TestSchema::test_columns"] == "TestSchema::test_columns"
+    failing = names["tests/test_model.py::test_fails"]
+    assert f"FAILED tests/test_model.py::{failing} - " in result.stdout.str()
     assert tree.modules["tests/test_model.py"].data.tags["pytest.nodeid"] == "tests/test_model.py"
     test = tree.tests["tests/test_model.py::test_fails"]
     assert test.data.tags["pytest.file"] == "tests/test_model.py"
@@ -100,18 +106,18 @@ def runs_have_readable_names_and_the_nodeid_as_tag(tree: Tree, suite: Path) -> N
 def counts_and_statuses_roll_up(tree: Tree) -> None:
     model = tree.modules["tests/test_model.py"]
     assert model.info.status == "FAILED"
-    assert model.data.metrics["tests"] == 4
-    assert model.data.metrics["passed"] == 3
-    assert model.data.metrics["failed"] == 1
-    assert model.data.metrics["pass_rate"] == pytest.approx(0.75)
+    assert model.data.metrics["pytest/tests"] == 4
+    assert model.data.metrics["pytest/passed"] == 3
+    assert model.data.metrics["pytest/failed"] == 1
+    assert model.data.metrics["pytest/pass_rate"] == pytest.approx(0.75)
     assert tree.modules["tests/test_data.py"].info.status == "FINISHED"
-    assert tree.modules["tests/test_data.py"].data.metrics["pass_rate"] == 1.0
+    assert tree.modules["tests/test_data.py"].data.metrics["pytest/pass_rate"] == 1.0
 
     session = tree.session
     assert session.info.status == "FAILED"
-    assert session.data.metrics["tests"] == 7
-    assert session.data.metrics["passed"] == 6
-    assert session.data.metrics["failed"] == 1
+    assert session.data.metrics["pytest/tests"] == 7
+    assert session.data.metrics["pytest/passed"] == 6
+    assert session.data.metrics["pytest/failed"] == 1
     assert session.data.tags["pytest.exitstatus"] == "1"
     note = session.data.tags["mlflow.note.content"]
     assert "**1 failed**, 6 passed" in note
@@ -122,15 +128,15 @@ def counts_and_statuses_roll_up(tree: Tree) -> None:
 def start_and_end_times_bracket_the_real_test(tree: Tree, before: int, after: int) -> None:
     """``before`` and ``after``: milliseconds since the epoch around the recording."""
     slow = tree.tests["tests/test_data.py::test_slow_load"]
-    assert slow.data.metrics["call_duration"] >= 0.3
-    assert slow.data.metrics["duration"] >= slow.data.metrics["call_duration"]
+    assert slow.data.metrics["pytest/call_duration"] >= 0.3
+    assert slow.data.metrics["pytest/duration"] >= slow.data.metrics["pytest/call_duration"]
     assert slow.info.end_time - slow.info.start_time >= 300
     session = tree.session
     module = tree.modules["tests/test_data.py"]
     assert before <= session.info.start_time <= module.info.start_time <= slow.info.start_time
     assert slow.info.end_time <= module.info.end_time <= session.info.end_time <= after
     # The module's duration is its tests' wall time, not the session's.
-    assert module.data.metrics["duration"] * 1000 == pytest.approx(
+    assert module.data.metrics["pytest/duration"] * 1000 == pytest.approx(
         module.info.end_time - module.info.start_time, abs=2
     )
     for run in tree.runs:
@@ -155,3 +161,23 @@ def test_an_all_green_session_is_finished_and_carries_environment_and_command(
     assert tags["pytest.mlflow_version"][0].isdigit()
     assert "--mlflow-tree" in tags["pytest.command"]
     assert "team=vision" in tags["pytest.command"]
+    # No pytest-randomly in this session (not installed, or -p no:randomly): no seed.
+    assert "pytest.randomly_seed" not in tags
+
+
+def test_the_pytest_randomly_seed_is_on_the_session_run(
+    pytester: pytest.Pytester, record: Record
+) -> None:
+    pytest.importorskip("pytest_randomly")
+    pytester.makepyfile(test_ok="def test_ok(): pass")
+
+    result, tree = record("--randomly-seed=1234")
+    assert result.ret == 0
+    assert tree.session.data.tags["pytest.randomly_seed"] == "1234"
+
+    # A seed pytest-randomly chose itself: the one its header line asks to repeat the order.
+    result, tree = record()
+    header = re.search(r"Using --randomly-seed=(\d+)", result.stdout.str())
+    assert header is not None
+    latest = max(tree.level("session"), key=lambda run: run.info.start_time)
+    assert latest.data.tags["pytest.randomly_seed"] == header.group(1)

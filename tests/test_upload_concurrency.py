@@ -79,12 +79,12 @@ def _assert_whole(tree: Tree, per_module: int) -> None:
         assert modules[run.data.tags["mlflow.parentRunId"]] == module_name
         assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
         assert run.info.status in ("FINISHED", "FAILED")
-        assert set(run.data.metrics) >= {"duration", "call_duration"}
+        assert set(run.data.metrics) >= {"pytest/duration", "pytest/call_duration"}
         assert run.data.params.keys() == {"case"}
     failed = [run for run in tests if run.info.status == "FAILED"]
     assert [run.data.tags["pytest.nodeid"] for run in failed] == ["test_bulk_2.py::test_case[13]"]
     assert tree.artifacts(failed[0]) == ["failure.txt"]
-    assert tree.session.data.metrics["tests"] == total
+    assert tree.session.data.metrics["pytest/tests"] == total
 
 
 def _upload_command(journal: Path, status_path: Path) -> list[str]:

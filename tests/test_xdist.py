@@ -135,7 +135,7 @@ def test_every_dist_mode_records_one_tree_with_pytests_outcomes_and_durations(
     for run in tests:
         tags = run.data.tags
         recorded[tags["pytest.nodeid"]].append(
-            (tags["pytest.outcome"], run.data.metrics["duration"])
+            (tags["pytest.outcome"], run.data.metrics["pytest/duration"])
         )
     reported = _junit(junit)
     assert sorted(recorded) == sorted(OUTCOMES) == sorted(reported)
@@ -148,8 +148,8 @@ def test_every_dist_mode_records_one_tree_with_pytests_outcomes_and_durations(
 
     counts = result.parseoutcomes()
     for name in ("passed", "failed", "skipped", "xfailed"):
-        assert session.data.metrics[name] == counts[name], name
-    assert session.data.metrics["tests"] == len(OUTCOMES) * per_test
+        assert session.data.metrics[f"pytest/{name}"] == counts[name], name
+    assert session.data.metrics["pytest/tests"] == len(OUTCOMES) * per_test
     assert session.info.status == "FAILED"
 
     if dist == "each":
@@ -187,7 +187,7 @@ def test_a_crashed_workers_test_is_a_failed_run_with_the_crash_message(
     assert run.data.tags["pytest.worker"].startswith("gw")
     failure = tree.artifact(run, "failure.txt")
     assert "crashed while running 'test_crash.py::test_dies'" in failure
-    assert tree.session.data.metrics["failed"] == 1
+    assert tree.session.data.metrics["pytest/failed"] == 1
     assert tree.modules["test_crash.py"].info.status == "FAILED"
     assert len(tree.level("test")) == 3
 

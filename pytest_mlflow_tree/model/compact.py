@@ -18,7 +18,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from pytest_mlflow_tree.model.names import (
+    ATTEMPTS,
+    CALL_DURATION,
     COLLECTION_INDEX,
+    DURATION,
     FINISHED,
     FLAKY,
     LOGGED_ARTIFACTS,
@@ -26,8 +29,11 @@ from pytest_mlflow_tree.model.names import (
     OUTCOME,
     RERUN_PREFIX,
     SESSION_LEVEL,
+    SETUP_DURATION,
     SKIP_REASON,
     SLOW_SECONDS,
+    SUBTESTS_FAILED,
+    TEARDOWN_DURATION,
     XFAIL_REASON,
 )
 from pytest_mlflow_tree.model.records import CloseRecord, OpenRecord, Record, RunRecord
@@ -41,15 +47,21 @@ MODES = (TREE_MODE, COMPACT_MODE)
 
 TABLE_ARTIFACT = "tests.json"
 
+# The table's columns of durations and the metrics they hold. Every column of the table is the
+# plugin's: the metrics' prefix, which keeps them apart from a test's own, would only be noise.
+DURATION_COLUMNS = {
+    "duration": DURATION,
+    "setup_duration": SETUP_DURATION,
+    "call_duration": CALL_DURATION,
+    "teardown_duration": TEARDOWN_DURATION,
+}
+
 COLUMNS = (
     "nodeid",
     "name",
     "outcome",
     "status",
-    "duration",
-    "setup_duration",
-    "call_duration",
-    "teardown_duration",
+    *DURATION_COLUMNS,
     "start",
     "end",
     "params",
@@ -78,12 +90,12 @@ def keeps_run(record: RunRecord, slow_seconds: float) -> bool:
     # A test that passed only on a rerun is flaky: worth a run (pytest-rerunfailures).
     if any(key.startswith(RERUN_PREFIX) for key in tags):
         return True
-    if tags.get(FLAKY) == "true" or record.get("metrics", {}).get("attempts", 1) > 1:
+    if tags.get(FLAKY) == "true" or record.get("metrics", {}).get(ATTEMPTS, 1) > 1:
         return True
     # A test pytest counts passed though subtests of it failed (a unittest TestCase's subTest).
-    if record.get("metrics", {}).get("subtests_failed", 0) > 0:
+    if record.get("metrics", {}).get(SUBTESTS_FAILED, 0) > 0:
         return True
-    return record.get("metrics", {}).get("duration", 0.0) >= slow_seconds
+    return record.get("metrics", {}).get(DURATION, 0.0) >= slow_seconds
 
 
 def _row(record: RunRecord, has_run: bool) -> list[Any]:
@@ -94,10 +106,7 @@ def _row(record: RunRecord, has_run: bool) -> list[Any]:
         record["name"],
         tags.get(OUTCOME, ""),
         record["status"],
-        metrics.get("duration"),
-        metrics.get("setup_duration"),
-        metrics.get("call_duration"),
-        metrics.get("teardown_duration"),
+        *(metrics.get(metric) for metric in DURATION_COLUMNS.values()),
         record["start"],
         record["end"],
         record.get("params", {}),

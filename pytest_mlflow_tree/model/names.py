@@ -1,4 +1,4 @@
-"""The names the plugin writes and reads: tag keys, run levels, run statuses.
+"""The names the plugin writes and reads: tag keys, metric keys, run levels, run statuses.
 
 Import them by name (``from pytest_mlflow_tree.model.names import SESSION_UUID``); a module
 alias such as ``tags`` would collide with the many local variables of that name.
@@ -72,6 +72,42 @@ SHARD_KEY: Final = "pytest.shard_key"
 # On test runs of a resumed session: the resuming journal's uuid, and the run it replaced.
 RESUMED_BY: Final = "pytest.resumed_by"
 REPLACED_RUN_ID: Final = "pytest.replaced_run_id"
+# The seed pytest-randomly ordered the session with: ``--randomly-seed`` repeats the order.
+RANDOMLY_SEED: Final = "pytest.randomly_seed"
+
+# -- The plugin's metrics ---------------------------------------------------------------------
+
+# Every metric the plugin writes starts with this. MLflow's charts give the metrics whose keys
+# share the part before "/" a section of their own (as its own "system/" metrics), so the
+# plugin's stay apart from the metrics a test logs, and a test may log "duration" itself.
+METRIC_PREFIX: Final = "pytest/"
+# Test runs: seconds in each phase and in all three; module and session runs: wall seconds.
+DURATION: Final = "pytest/duration"
+SETUP_DURATION: Final = "pytest/setup_duration"
+CALL_DURATION: Final = "pytest/call_duration"
+TEARDOWN_DURATION: Final = "pytest/teardown_duration"
+# A test pytest-rerunfailures ran more than once: how many times it ran.
+ATTEMPTS: Final = "pytest/attempts"
+# A test with subtests: how many ran, and how many of them had each outcome.
+SUBTESTS: Final = "pytest/subtests"
+SUBTESTS_PASSED: Final = "pytest/subtests_passed"
+SUBTESTS_FAILED: Final = "pytest/subtests_failed"
+SUBTESTS_SKIPPED: Final = "pytest/subtests_skipped"
+# Module, session and shard root runs: tests run, tests per outcome (outcome -> key; "errors"
+# reads better than "error" as a count), the pass rate and the sum of the tests' durations.
+TESTS: Final = "pytest/tests"
+COUNTS: Final = {
+    "passed": "pytest/passed",
+    "failed": "pytest/failed",
+    "error": "pytest/errors",
+    "skipped": "pytest/skipped",
+    "xfailed": "pytest/xfailed",
+    "xpassed": "pytest/xpassed",
+}
+PASS_RATE: Final = "pytest/pass_rate"
+TEST_DURATION: Final = "pytest/test_duration"
+# The root run of sharded sessions: how many shard sessions its totals add up.
+SHARDS: Final = "pytest/shards"
 
 # -- Run levels (the values of LEVEL) ---------------------------------------------------------
 
@@ -89,11 +125,3 @@ FAILED: Final = "FAILED"
 KILLED: Final = "KILLED"
 # Statuses of a run that has ended; a run in any other status is still being written.
 TERMINAL_STATUSES: Final = frozenset({FINISHED, FAILED, KILLED})
-
-# -- The plugin's metrics on test runs ---------------------------------------------------------
-
-# Seconds of each phase of a test, and of all of them.
-SETUP_DURATION: Final = "setup_duration"
-CALL_DURATION: Final = "call_duration"
-TEARDOWN_DURATION: Final = "teardown_duration"
-DURATION: Final = "duration"

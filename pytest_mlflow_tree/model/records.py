@@ -43,6 +43,14 @@ def module_run_name(path: str) -> str:
     return f"{file} ({folder})" if slash and folder and file else path
 
 
+def run_name_of(nodeid: str) -> str:
+    """A test run's name: the node id after its file, as pytest prints it there in ``-v`` and
+    in its short summary (``test_accuracy[knn-0.93]``, ``TestModel::test_fit[3]``), so that a
+    name seen in a CI log finds the run."""
+    _file, separator, rest = nodeid.partition("::")
+    return rest if separator else nodeid
+
+
 Level = Literal["session", "module", "test"]
 
 

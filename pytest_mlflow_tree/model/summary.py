@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pytest_mlflow_tree.model.names import COUNTS, DURATION, PASS_RATE, TEST_DURATION, TESTS
 from pytest_mlflow_tree.model.outcome import OUTCOMES
 
 # How many failures a description lists before it says "and N more".
 _LISTED_FAILURES = 20
-
-# Metric names per outcome; "errors" reads better than "error" as a count.
-COUNT_METRICS = {outcome: ("errors" if outcome == "error" else outcome) for outcome in OUTCOMES}
 
 
 @dataclass
@@ -35,14 +33,14 @@ class Tally:
         return bool(self.counts.get("failed") or self.counts.get("error"))
 
     def metrics(self, wall_seconds: float) -> dict[str, float]:
-        metrics: dict[str, float] = {"tests": float(self.tests)}
+        metrics: dict[str, float] = {TESTS: float(self.tests)}
         for outcome in OUTCOMES:
-            metrics[COUNT_METRICS[outcome]] = float(self.counts.get(outcome, 0))
+            metrics[COUNTS[outcome]] = float(self.counts.get(outcome, 0))
         judged = sum(self.counts.get(o, 0) for o in ("passed", "failed", "error"))
         if judged:
-            metrics["pass_rate"] = self.counts.get("passed", 0) / judged
-        metrics["duration"] = wall_seconds
-        metrics["test_duration"] = self.test_seconds
+            metrics[PASS_RATE] = self.counts.get("passed", 0) / judged
+        metrics[DURATION] = wall_seconds
+        metrics[TEST_DURATION] = self.test_seconds
         return metrics
 
     def headline(self, wall_seconds: float) -> str:
@@ -52,7 +50,7 @@ class Tally:
         for outcome in order:
             number = self.counts.get(outcome, 0)
             if number:
-                word = COUNT_METRICS[outcome] if number != 1 or outcome != "error" else "error"
+                word = "errors" if outcome == "error" and number != 1 else outcome
                 part = f"{number} {word}"
                 parts.append(f"**{part}**" if outcome in ("failed", "error") else part)
         return (", ".join(parts) or "no tests ran") + f" in {wall_seconds:.2f} s"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 # Reprs of objects without their own __repr__ carry memory addresses, which differ between runs.
@@ -11,8 +12,12 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 MAX_TEXT = 100_000
 
 
+# The reprs of floats that are no literals: a string spelled so would read as the float.
+_FLOAT_WORDS = frozenset({"nan", "inf", "-inf"})
+
+
 def describe(value: object) -> str:
-    """Text for a parameter value: strings as they are, anything else as its repr."""
+    """Text for a value: strings as they are, anything else as its repr."""
     if isinstance(value, str):
         text = value
     else:
@@ -27,9 +32,20 @@ def describe(value: object) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def is_short_scalar(value: object, limit: int = 40) -> bool:
-    """Whether ``value`` reads well inside a run name: a short, single-line scalar."""
-    if not (isinstance(value, (str, int, float, bool)) or value is None):
+def param_text(value: object) -> str:
+    """Text for a parametrize value that tells values apart in the runs table: anything but a
+    string as its repr, a string as it is unless it would read as another value (``'None'``,
+    ``'1'``, ``'True'``, ``''``, ``'[1]'``), which is shown quoted as its repr."""
+    if isinstance(value, str) and _reads_as_another_value(value):
+        return describe(repr(value))
+    return describe(value)
+
+
+def _reads_as_another_value(text: str) -> bool:
+    if not text or text in _FLOAT_WORDS:
+        return True
+    try:
+        ast.literal_eval(text)
+    except Exception:  # not a literal (SyntaxError, ValueError), or one nested too deep
         return False
-    text = describe(value)
-    return len(text) <= limit and text.isprintable()
+    return True

@@ -18,8 +18,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
 from pytest_mlflow_tree.model.names import (
+    DURATION,
     FINISHED,
     KILLED,
+    METRIC_PREFIX,
     MODULE_LEVEL,
     NODEID,
     OUTCOME,
@@ -39,7 +41,6 @@ from pytest_mlflow_tree.model.records import (
     module_of,
 )
 from pytest_mlflow_tree.read.readback import (
-    DURATION_METRICS,
     Module,
     Session,
     Test,
@@ -54,7 +55,7 @@ _FAILURE_LINES = 200
 def _own_metrics(metrics: dict[str, float], steps: Iterable[list[Any]]) -> dict[str, float]:
     """The metrics a test logged itself, each at its latest value as MLflow picks it (by
     step, then time, then value); the plugin's own keys win on a clash, as in the upload."""
-    own = {sys.intern(k): v for k, v in metrics.items() if k not in DURATION_METRICS}
+    own = {sys.intern(k): v for k, v in metrics.items() if not k.startswith(METRIC_PREFIX)}
     latest: dict[str, tuple[int, int, float]] = {}
     for entry in steps:
         try:
@@ -203,7 +204,7 @@ class SessionBuilder:
             module=module.path if module.path == path else path,
             outcome=sys.intern(tags.get(OUTCOME, "unknown")),
             status=sys.intern(record["status"]),
-            duration=metrics.get("duration"),
+            duration=metrics.get(DURATION),
             start_ms=record["start"],
             end_ms=record["end"],
             index=collection_index(tags),

@@ -14,7 +14,13 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from pytest_mlflow_tree.model.names import COLLECTION_ERROR, SKIP_REASON, XFAIL_REASON
+from pytest_mlflow_tree.model.names import (
+    COLLECTION_ERROR,
+    COUNTS,
+    DURATION,
+    SKIP_REASON,
+    XFAIL_REASON,
+)
 from pytest_mlflow_tree.read import report_page
 from pytest_mlflow_tree.read.readback import Module, Reader, Session, Test, outcome_counts
 from pytest_mlflow_tree.read.terminal_tree import (
@@ -122,7 +128,7 @@ def _sort_data(index: int, name: str, rank: int, duration: float | None) -> str:
 
 def _module(session: Session, module: Module, index: int, rows: Budget, failures: Budget) -> str:
     counts = module.counts()
-    if not module.tests and module.metrics.get("errors"):
+    if not module.tests and module.metrics.get(COUNTS["error"]):
         counts = {"error": 1}
     state = "FAILED" if module.bad else "passed"
     listed, hidden = _test_rows(session, module, rows, failures)
@@ -246,7 +252,7 @@ def render(session: Session) -> str:
     rows, failures = Budget(MAX_ROWS), Budget(MAX_FAILURE_TEXTS)
     meta = [
         f"{len(tests)} tests: {counts_text(outcome_counts(tests))}",
-        f"in {seconds(session.metrics.get('duration'))}",
+        f"in {seconds(session.metrics.get(DURATION))}",
         f"started {local_time(session.start_ms)}",
     ]
     if session.commit:

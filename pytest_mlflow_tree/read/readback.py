@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_mlflow_tree.model import links
-from pytest_mlflow_tree.model.compact import TABLE_ARTIFACT
+from pytest_mlflow_tree.model.compact import DURATION_COLUMNS, TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.names import (
     CALL_DURATION,
@@ -45,6 +45,7 @@ from pytest_mlflow_tree.model.names import (
     LEVEL,
     LOGGED_ARTIFACTS,
     MARKERS,
+    METRIC_PREFIX,
     MODE,
     MODULE_LEVEL,
     NODEID,
@@ -73,8 +74,6 @@ if TYPE_CHECKING:
 # Bounded paging: 10,000 pages of 1,000 runs is far beyond any session.
 _MAX_PAGES = 10_000
 
-# Metrics the plugin logs on every test; anything else a test logged itself.
-DURATION_METRICS = frozenset({SETUP_DURATION, CALL_DURATION, TEARDOWN_DURATION, DURATION})
 # The plugin's tags on a test run that say something about the test (the rest is bookkeeping:
 # the run's place in the tree, its source): in the frames, with the tags a test set itself.
 ANALYSIS_TAGS = frozenset({MARKERS, SKIP_REASON, XFAIL_REASON, FLAKY, WORKER})
@@ -88,10 +87,7 @@ FRAME_COLUMNS = (
     "name",
     "outcome",
     "status",
-    "duration",
-    SETUP_DURATION,
-    CALL_DURATION,
-    TEARDOWN_DURATION,
+    *DURATION_COLUMNS,
     "start_time",
     "end_time",
     "run_id",
@@ -155,8 +151,8 @@ class Test:
 
     @property
     def user_metrics(self) -> dict[str, float]:
-        """Metrics the test logged itself (everything but the plugin's durations)."""
-        return {k: v for k, v in self.metrics.items() if k not in DURATION_METRICS}
+        """Metrics the test logged itself (everything but the plugin's ``pytest/...``)."""
+        return {k: v for k, v in self.metrics.items() if not k.startswith(METRIC_PREFIX)}
 
     @property
     def analysis_tags(self) -> dict[str, str]:
@@ -170,7 +166,7 @@ class Test:
         if kind == "params" and key:
             return self.params.get(key)
         if kind == "metrics" and key:
-            return None if key in DURATION_METRICS else self.metrics.get(key)
+            return None if key.startswith(METRIC_PREFIX) else self.metrics.get(key)
         if kind == "tags" and key:
             return self.tags.get(key) if is_analysis_tag(key) else None
         return self.row().get(column)
@@ -183,10 +179,11 @@ class Test:
             "name": self.name,
             "outcome": self.outcome,
             "status": self.status,
+            # The plugin's durations, in the columns of a compact session's table.
             "duration": self.duration,
-            SETUP_DURATION: self.metrics.get(SETUP_DURATION),
-            CALL_DURATION: self.metrics.get(CALL_DURATION),
-            TEARDOWN_DURATION: self.metrics.get(TEARDOWN_DURATION),
+            "setup_duration": self.metrics.get(SETUP_DURATION),
+            "call_duration": self.metrics.get(CALL_DURATION),
+            "teardown_duration": self.metrics.get(TEARDOWN_DURATION),
             "start_time": self.start,
             "end_time": self.end,
             "run_id": self.run_id,
@@ -538,7 +535,9 @@ class Reader:
             if row["nodeid"] in have_runs:
                 continue
             metrics = {
-                k: float(row[k]) for k in DURATION_METRICS if isinstance(row.get(k), int | float)
+                key: float(row[column])
+                for column, key in DURATION_COLUMNS.items()
+                if isinstance(row.get(column), int | float)
             }
             module.tests.append(
                 Test(

@@ -9,9 +9,17 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
-from pytest_mlflow_tree.model.names import COLLECTION_ERROR, GIT_BRANCH
+from pytest_mlflow_tree.model.names import (
+    COLLECTION_ERROR,
+    COUNTS,
+    DURATION,
+    GIT_BRANCH,
+    SUBTESTS_FAILED,
+    TEST_DURATION,
+    TESTS,
+)
 from pytest_mlflow_tree.model.outcome import OUTCOMES
-from pytest_mlflow_tree.model.summary import COUNT_METRICS
+from pytest_mlflow_tree.model.records import run_name_of
 from pytest_mlflow_tree.read.readback import Module, Session, Test, outcome_counts
 
 # The order pytest's own summary line uses: bad news first.
@@ -38,15 +46,15 @@ def counts_text(counts: dict[str, int]) -> str:
 def summary_counts(metrics: dict[str, float], tests: list[Test]) -> dict[str, int]:
     """pytest's summary line as recorded on a session or module run (a failed subtest is a
     failure there, as in pytest's); from the tests for a run cut off before it was closed."""
-    if "tests" not in metrics:
+    if TESTS not in metrics:
         return outcome_counts(tests)
-    counts = {o: int(metrics.get(COUNT_METRICS[o], 0)) for o in OUTCOMES}
+    counts = {o: int(metrics.get(COUNTS[o], 0)) for o in OUTCOMES}
     killed = sum(1 for test in tests if test.outcome == "killed")
     return {**counts, "killed": killed}
 
 
 def _failed_subtests(test: Test) -> int:
-    return int(test.metrics.get("subtests_failed", 0))
+    return int(test.metrics.get(SUBTESTS_FAILED, 0))
 
 
 def _worth_listing(test: Test) -> bool:
@@ -87,7 +95,7 @@ def local_time(ms: int | None) -> str:
 
 def module_seconds(module: Module) -> float | None:
     """The time its tests took, as recorded on the module's run or summed from them."""
-    total = module.metrics.get("test_duration")
+    total = module.metrics.get(TEST_DURATION)
     if total is None:
         total = sum(t.duration or 0.0 for t in module.tests)
     return total
@@ -119,7 +127,7 @@ def render(
 
 def _heading(session: Session, tests: list[Test]) -> Iterable[str]:
     counts = summary_counts(session.metrics, tests)
-    wall = session.metrics.get("duration")
+    wall = session.metrics.get(DURATION)
     yield (
         f"{session.name}  {session.status}  {len(tests)} tests: {counts_text(counts)}"
         f"  in {seconds(wall)}"
@@ -165,7 +173,7 @@ class Budget:
 
 def _module_lines(module: Module, show_all: bool, budget: Budget) -> Iterable[str]:
     module_counts = summary_counts(module.metrics, module.tests)
-    if not module.tests and module.metrics.get("errors"):
+    if not module.tests and module.metrics.get(COUNTS["error"]):
         module_counts = {"error": 1}
     label = "FAILED" if module.bad else "ok"
     yield (
@@ -201,5 +209,5 @@ def _slowest(tests: list[Test], count: int) -> Iterable[str]:
 
 
 def name_in_module(test: Test) -> str:
-    """The nodeid without its module, shown under the module's line."""
-    return test.nodeid.split("::", 1)[1] if "::" in test.nodeid else test.nodeid
+    """The nodeid without its module, shown under the module's line (the test's run name)."""
+    return run_name_of(test.nodeid)

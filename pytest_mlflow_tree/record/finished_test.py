@@ -13,7 +13,10 @@ import pytest
 
 from pytest_mlflow_tree.model import outcome
 from pytest_mlflow_tree.model.names import (
+    ATTEMPTS,
+    CALL_DURATION,
     COLLECTION_INDEX,
+    DURATION,
     FILE,
     FLAKY,
     KILLED,
@@ -21,18 +24,22 @@ from pytest_mlflow_tree.model.names import (
     MARKERS,
     NODEID,
     OUTCOME,
+    SETUP_DURATION,
     SKIP_REASON,
     SOURCE_NAME,
+    TEARDOWN_DURATION,
     TEST_LEVEL,
     WORKER,
     XFAIL_REASON,
 )
-from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, RunRecord, module_of
+from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, RunRecord, module_of, run_name_of
 from pytest_mlflow_tree.record import iteminfo, logged, reruns, subtests
 from pytest_mlflow_tree.record.failures import crash_message, phases_text
 
-# The phases of a test; xdist reports a test whose worker crashed with the phase "???".
-PHASES = ("setup", "call", "teardown")
+# The phases of a test and the metrics of their durations; xdist reports a test whose worker
+# crashed with the phase "???".
+PHASE_DURATIONS = {"setup": SETUP_DURATION, "call": CALL_DURATION, "teardown": TEARDOWN_DURATION}
+PHASES = tuple(PHASE_DURATIONS)
 
 Attempt = list[pytest.TestReport]
 
@@ -104,7 +111,7 @@ def finished_test(
         "level": TEST_LEVEL,
         "key": key,
         "parent": module_of(nodeid),
-        "name": _name(test, key != nodeid),
+        "name": _name(nodeid, test, key != nodeid),
         "start": ms(start),
         "end": ms(end),
         "status": KILLED if killed else decided.status,
@@ -118,7 +125,7 @@ def finished_test(
         record,
         start,
         end,
-        metrics["duration"],
+        metrics[DURATION],
         decided.counts,
         subtests.summary_counts(test.subtests, recording.category),
         failures,
@@ -147,8 +154,8 @@ def decide(test: OpenTest, category: subtests.Category) -> outcome.Outcome:
     return decided
 
 
-def _name(test: OpenTest, per_worker: bool) -> str:
-    name = test.info["name"] if test.info else test.reports[0].location[2]
+def _name(nodeid: str, test: OpenTest, per_worker: bool) -> str:
+    name = run_name_of(nodeid)
     worker = worker_of(test.reports[-1])
     return f"{name} [{worker}]" if per_worker else name
 
@@ -190,10 +197,10 @@ def _metrics(
     subtest_reports: list[pytest.TestReport],
     attempts: list[Attempt],
 ) -> dict[str, float]:
-    metrics = {f"{r.when}_duration": float(r.duration) for r in reports if r.when in PHASES}
-    metrics["duration"] = sum(float(r.duration) for r in reports)
+    metrics = {PHASE_DURATIONS[r.when]: float(r.duration) for r in reports if r.when in PHASES}
+    metrics[DURATION] = sum(float(r.duration) for r in reports)
     if attempts:
-        metrics["attempts"] = float(len(attempts) + 1)
+        metrics[ATTEMPTS] = float(len(attempts) + 1)
     if subtest_reports:
         metrics.update(subtests.metrics(subtest_reports))
     return metrics

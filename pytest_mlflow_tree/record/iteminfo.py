@@ -1,4 +1,4 @@
-"""What a test item knows that its reports do not: params, markers, a readable name.
+"""What a test item knows that its reports do not: params and markers.
 
 Computed where the test runs (in-process or on an xdist worker) and carried to the recorder on
 the setup report as a JSON-safe attribute, which survives xdist's report serialization.
@@ -10,9 +10,9 @@ from typing import Any, TypedDict
 
 import pytest
 
-from pytest_mlflow_tree.model.values import describe, is_short_scalar
+from pytest_mlflow_tree.model.values import param_text
 
-# The report attribute that carries the test's name, params and markers from its setup.
+# The report attribute that carries the test's params and markers from its setup.
 ITEM_INFO_ATTRIBUTE = "mlflow_tree"
 
 # Markers that are pytest plumbing rather than something a user classifies tests by.
@@ -20,7 +20,6 @@ _PLUMBING_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})
 
 
 class ItemInfo(TypedDict):
-    name: str
     params: dict[str, str]
     markers: list[str]
 
@@ -31,21 +30,11 @@ def _callspec_params(item: pytest.Item) -> dict[str, Any]:
     return dict(params) if isinstance(params, dict) else {}
 
 
-def readable_name(item: pytest.Item, params: dict[str, Any]) -> str:
-    """``test_accuracy[depth=3]`` rather than ``test_accuracy[3]`` when the values are short."""
-    domain = item.location[2]
-    if not params or not all(is_short_scalar(v) for v in params.values()):
-        return domain
-    base = domain.split("[", 1)[0]
-    return base + "[" + ", ".join(f"{k}={describe(v)}" for k, v in params.items()) + "]"
-
-
 def item_info(item: pytest.Item) -> ItemInfo:
     params = _callspec_params(item)
     markers = sorted({m.name for m in item.iter_markers()} - _PLUMBING_MARKERS)
     return {
-        "name": readable_name(item, params),
-        "params": {str(k): describe(v) for k, v in params.items()},
+        "params": {str(k): param_text(v) for k, v in params.items()},
         "markers": markers,
     }
 

@@ -28,10 +28,10 @@ import pytest
 
 from pytest_mlflow_tree.model import experiments
 from pytest_mlflow_tree.model.names import LEVEL, NODEID, RUN_KEY, RUNNING, SESSION_UUID, TEST_LEVEL
-from pytest_mlflow_tree.model.records import run_key
+from pytest_mlflow_tree.model.records import run_key, run_name_of
 from pytest_mlflow_tree.model.retries import retry_locked
 from pytest_mlflow_tree.model.status import Status
-from pytest_mlflow_tree.record import iteminfo, session_tags
+from pytest_mlflow_tree.record import session_tags
 from pytest_mlflow_tree.record.context import Context
 from pytest_mlflow_tree.record.run_fixture import RunLog
 
@@ -97,7 +97,6 @@ def _resolve(context: Context) -> Target:
 
 
 def _create_run(client: Any, item: pytest.Item, target: Target) -> str:
-    params = iteminfo.item_info(item)
     tags = {
         **session_tags.common_tags(),
         LEVEL: TEST_LEVEL,
@@ -110,7 +109,7 @@ def _create_run(client: Any, item: pytest.Item, target: Target) -> str:
         target.experiment_id,
         start_time=int(time.time() * 1000),
         tags=tags,
-        run_name=params["name"][:250],
+        run_name=run_name_of(item.nodeid)[:250],
     )
     return str(run.info.run_id)
 

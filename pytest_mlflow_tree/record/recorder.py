@@ -40,6 +40,7 @@ from pytest_mlflow_tree.model.records import (
     StartRecord,
     module_of,
     module_run_name,
+    run_name_of,
 )
 from pytest_mlflow_tree.model.summary import Tally
 from pytest_mlflow_tree.record import iteminfo, reruns, subtests
@@ -186,7 +187,7 @@ class Recorder:
         now = self._clock()
         module_key = module_of(nodeid)
         self._module(module_key, now)
-        path, line, domain = location
+        path, line, _domain = location
         tags = {NODEID: nodeid, FILE: path, SOURCE_NAME: module_key}
         if line is not None:
             tags[LINE] = str(line + 1)
@@ -196,7 +197,7 @@ class Recorder:
             "kind": "start",
             "key": nodeid,
             "parent": module_key,
-            "name": domain,
+            "name": run_name_of(nodeid),
             "start": ms(now),
             "tags": tags,
         }

@@ -25,7 +25,7 @@ from pytest_mlflow_tree.model.names import (
     SOURCE_TYPE,
     USER,
 )
-from pytest_mlflow_tree.record import ci, gitinfo
+from pytest_mlflow_tree.record import ci, gitinfo, randomly
 
 
 def user() -> str:
@@ -64,5 +64,6 @@ def session_tags(config: pytest.Config, extra: dict[str, str]) -> dict[str, str]
     }
     tags.update(gitinfo.git_tags(config.rootpath))
     tags.update(ci.ci_tags(os.environ))
+    tags.update(randomly.seed_tags(config))
     tags.update(extra)
     return tags

@@ -20,10 +20,22 @@ from typing import Any
 import pytest
 
 from pytest_mlflow_tree.model import outcome
+from pytest_mlflow_tree.model.names import (
+    SUBTESTS,
+    SUBTESTS_FAILED,
+    SUBTESTS_PASSED,
+    SUBTESTS_SKIPPED,
+)
+from pytest_mlflow_tree.model.values import describe
 from pytest_mlflow_tree.record.failures import crash_message
 
 ARTIFACT = "subtests.json"
-OUTCOMES = ("passed", "failed", "skipped")
+# The outcomes of subtests counted, and their metrics.
+OUTCOME_METRICS = {
+    "passed": SUBTESTS_PASSED,
+    "failed": SUBTESTS_FAILED,
+    "skipped": SUBTESTS_SKIPPED,
+}
 
 # The category pytest's summary line counts a report under: an outcome, or "" when it does not
 # count the report (or names it in a way of its own, as "subtests passed").
@@ -89,9 +101,9 @@ def summary_counts(reports: Sequence[pytest.TestReport], category: Category) -> 
 
 
 def metrics(reports: Sequence[pytest.TestReport]) -> dict[str, float]:
-    values = {"subtests": float(len(reports))}
-    for name in OUTCOMES:
-        values[f"subtests_{name}"] = float(sum(1 for r in reports if r.outcome == name))
+    values = {SUBTESTS: float(len(reports))}
+    for name, key in OUTCOME_METRICS.items():
+        values[key] = float(sum(1 for r in reports if r.outcome == name))
     return values
 
 
@@ -101,12 +113,19 @@ def failures(reports: Sequence[pytest.TestReport]) -> list[tuple[str, str]]:
 
 
 def artifact(reports: Sequence[pytest.TestReport]) -> str:
+    """``subtests.json``: each subtest's msg, kwargs, outcome and duration.
+
+    Values go through ``describe``: pytest 9 hands over the kwargs as reprs, and a repr may
+    carry a memory address, which would make the same subtest read differently in every run.
+    """
     entries = []
     for report in reports:
         context: Any = getattr(report, "context", None)
+        msg = getattr(context, "msg", None)
+        kwargs = getattr(context, "kwargs", None) or {}
         entry: dict[str, Any] = {
-            "msg": getattr(context, "msg", None),
-            "kwargs": {str(k): str(v) for k, v in (getattr(context, "kwargs", None) or {}).items()},
+            "msg": None if msg is None else describe(msg),
+            "kwargs": {str(k): describe(v) for k, v in kwargs.items()},
             "outcome": _outcome(report),
             "duration": float(report.duration),
         }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_mlflow_tree.model.names import (
+    DURATION,
     FAILED,
     FINISHED,
     LEVEL,
@@ -56,7 +57,7 @@ def recount(
         outcome = run.data.tags.get(OUTCOME, "")
         tally.tests += 1
         if outcome in OUTCOMES:
-            tally.add({outcome: 1}, float(run.data.metrics.get("duration", 0.0)))
+            tally.add({outcome: 1}, float(run.data.metrics.get(DURATION, 0.0)))
         if outcome in BAD_OUTCOMES:
             tally.add_failure(run.data.tags.get(NODEID, run.info.run_name), outcome)
         last_end = max(last_end, run.info.end_time or 0)

@@ -19,17 +19,22 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_mlflow_tree.model.names import (
+    COUNTS,
     FAILED,
     FINISHED,
     KILLED,
     LEVEL,
     PARENT_RUN_ID,
+    PASS_RATE,
     ROOT_LEVEL,
     ROOT_RUN_ID,
     SESSION_LEVEL,
     SESSION_UUID,
     SHARD_KEY,
+    SHARDS,
     TERMINAL_STATUSES,
+    TEST_DURATION,
+    TESTS,
 )
 from pytest_mlflow_tree.model.searchpages import search_all
 
@@ -37,7 +42,8 @@ from pytest_mlflow_tree.model.searchpages import search_all
 # run is quick on SQLite and on a nearby server; this leaves room for slow ones.
 SETTLE_SECONDS = 1.0
 
-_COUNTS = ("tests", "passed", "failed", "errors", "skipped", "xfailed", "xpassed", "test_duration")
+# The session metrics the root run sums.
+_SUMMED = (TESTS, *COUNTS.values(), TEST_DURATION)
 # Bounded: a shard key has at most a few hundred shards.
 _PAGES = 100
 
@@ -159,14 +165,15 @@ class Shard:
         ]
         if not sessions:
             return
-        totals = dict.fromkeys(_COUNTS, 0.0)
+        totals = dict.fromkeys(_SUMMED, 0.0)
         for run in sessions:
-            for name in _COUNTS:
+            for name in _SUMMED:
                 totals[name] += float(run.data.metrics.get(name, 0.0))
-        judged = totals["passed"] + totals["failed"] + totals["errors"]
+        passed = totals[COUNTS["passed"]]
+        judged = passed + totals[COUNTS["failed"]] + totals[COUNTS["error"]]
         if judged:
-            totals["pass_rate"] = totals["passed"] / judged
-        totals["shards"] = float(len(sessions))
+            totals[PASS_RATE] = passed / judged
+        totals[SHARDS] = float(len(sessions))
         statuses = {run.info.status for run in sessions}
         # Shards finishing together may log their totals in any order, from machines whose
         # clocks differ: the step (how many shards had finished) makes the most complete

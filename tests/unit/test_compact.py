@@ -34,7 +34,7 @@ def run(
         "end": 2,
         "status": status,
         "tags": {"pytest.outcome": outcome, **(tags or {})},
-        "metrics": {"duration": 0.01, **(metrics or {})},
+        "metrics": {"pytest/duration": 0.01, **(metrics or {})},
     }
     return cast(RunRecord, data)
 
@@ -62,8 +62,8 @@ def test_a_run_that_did_not_finish_keeps_a_run() -> None:
     [
         ({"pytest.rerun_count": "1"}, {}),
         ({"pytest.flaky": "true"}, {}),
-        ({}, {"attempts": 2.0}),
-        ({}, {"subtests_failed": 1.0}),
+        ({}, {"pytest/attempts": 2.0}),
+        ({}, {"pytest/subtests_failed": 1.0}),
     ],
 )
 def test_flaky_tests_and_failed_subtests_keep_a_run(
@@ -73,12 +73,12 @@ def test_flaky_tests_and_failed_subtests_keep_a_run(
 
 
 def test_one_attempt_and_no_failed_subtests_go_to_the_table() -> None:
-    assert not keeps_run(run(metrics={"attempts": 1.0, "subtests_failed": 0.0}), 1.0)
+    assert not keeps_run(run(metrics={"pytest/attempts": 1.0, "pytest/subtests_failed": 0.0}), 1.0)
 
 
 def test_a_test_as_slow_as_the_threshold_keeps_a_run() -> None:
-    assert keeps_run(run(metrics={"duration": 1.0}), 1.0)
-    assert not keeps_run(run(metrics={"duration": 0.999}), 1.0)
+    assert keeps_run(run(metrics={"pytest/duration": 1.0}), 1.0)
+    assert not keeps_run(run(metrics={"pytest/duration": 0.999}), 1.0)
 
 
 def test_a_record_without_tags_or_metrics_is_quick_and_passing() -> None:

@@ -56,7 +56,7 @@ def test_a_finished_copy_is_kept_over_a_running_one() -> None:
 def test_the_copy_with_more_data_is_kept() -> None:
     client = Client()
     fuller = copy("a", "t.py::a")
-    fuller.data.metrics["duration"] = 1.0
+    fuller.data.metrics["pytest/duration"] = 1.0
     assert ids(resolve(client, [copy("z", "t.py::a"), fuller], direct)) == ["a"]
 
 

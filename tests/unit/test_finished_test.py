@@ -65,10 +65,10 @@ def test_a_passing_test_is_a_finished_run_in_its_module() -> None:
         "pytest.line": "5",
     }
     assert record["metrics"] == {
-        "setup_duration": 0.25,
-        "call_duration": 0.25,
-        "teardown_duration": 0.25,
-        "duration": 0.75,
+        "pytest/setup_duration": 0.25,
+        "pytest/call_duration": 0.25,
+        "pytest/teardown_duration": 0.25,
+        "pytest/duration": 0.75,
     }
     assert record["artifacts"] == {}
     assert record["params"] == {}
@@ -110,7 +110,7 @@ def test_a_test_that_passed_on_a_retry_is_flaky_and_keeps_its_failed_attempt() -
     assert record["start"] == 50_000
     assert record["status"] == "FINISHED"
     assert record["tags"]["pytest.flaky"] == "true"
-    assert record["metrics"]["attempts"] == 2.0
+    assert record["metrics"]["pytest/attempts"] == 2.0
     attempt = record["artifacts"]["attempt-1.txt"]
     assert attempt.startswith(f"{NODEID}: attempt 1: call failed\n")
     assert "ConnectionError: busy" in attempt
@@ -133,14 +133,29 @@ def test_a_skipped_test_keeps_its_reason() -> None:
     assert finished.counts == {"skipped": 1}
 
 
-def test_the_items_name_params_and_markers_name_the_run() -> None:
-    info: iteminfo.ItemInfo = {"name": "test_one[3]", "params": {"n": "3"}, "markers": ["slow"]}
+def test_the_items_params_and_markers_describe_the_run() -> None:
+    info: iteminfo.ItemInfo = {"params": {"n": "3"}, "markers": ["slow"]}
 
     finished = finished_test(NODEID, OpenTest(phases(), info), [], NODEID)
 
-    assert finished.record["name"] == "test_one[3]"
     assert finished.record["params"] == {"n": "3"}
     assert finished.record["tags"]["pytest.markers"] == "slow"
+
+
+@pytest.mark.parametrize(
+    ("nodeid", "name"),
+    [
+        ("tests/test_a.py::test_accuracy[knn-0.93]", "test_accuracy[knn-0.93]"),
+        ("tests/test_a.py::TestModel::test_fit[3]", "TestModel::test_fit[3]"),
+        ("tests/test_a.py::TestModel::TestFit::test_it", "TestModel::TestFit::test_it"),
+        ("tests/test_a.py::test_id[a::b]", "test_id[a::b]"),
+        ("README.txt", "README.txt"),
+    ],
+)
+def test_a_run_is_named_as_pytest_prints_the_test_after_its_file(nodeid: str, name: str) -> None:
+    finished = finished_test(nodeid, OpenTest(phases()), [], nodeid)
+
+    assert finished.record["name"] == name
 
 
 def test_a_run_per_worker_is_named_and_tagged_for_its_worker() -> None:
@@ -162,7 +177,7 @@ def test_a_failed_subtest_is_listed_though_the_test_passed() -> None:
 
     assert finished.record["status"] == "FINISHED"
     assert finished.failures == [(f"{NODEID} [case 2] (n=2)", "AssertionError: 2 is odd")]
-    assert finished.record["metrics"]["subtests_failed"] == 1.0
+    assert finished.record["metrics"]["pytest/subtests_failed"] == 1.0
     assert "subtests.json" in finished.record["artifacts"]
     assert (
         "----- subtest [case 2] (n=2) failed -----"

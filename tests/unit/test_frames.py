@@ -98,7 +98,7 @@ def test_a_row_has_the_tags_that_describe_the_test_and_not_the_bookkeeping() -> 
     assert row["params.depth"] == "3"
     assert row["metrics.accuracy"] == 0.93
     assert f"metrics.{DURATION}" not in row
-    assert row[CALL_DURATION] == 0.4
+    assert row["call_duration"] == 0.4
     assert row["duration"] == 0.5
 
 

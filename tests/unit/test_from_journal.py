@@ -44,7 +44,7 @@ def built(*records: Record) -> Any:
 def test_a_tests_own_metrics_at_their_latest_values_as_mlflow_picks_them() -> None:
     session = built(
         *records(
-            metrics={"duration": 0.5, "call_duration": 0.4, "recall": 0.8},
+            metrics={"pytest/duration": 0.5, "pytest/call_duration": 0.4, "recall": 0.8},
             # By step first: the value logged last, at step 0, is not the latest.
             metric_steps=[["auc", 0.9, 10, 1], ["auc", 0.5, 20, 0], ["recall", 0.1, 30, 9]],
             tags={"pytest.nodeid": "t.py::test_fold[1]", "pytest.skip_reason": "no GPU"},
@@ -58,7 +58,7 @@ def test_a_tests_own_metrics_at_their_latest_values_as_mlflow_picks_them() -> No
 
 
 def test_a_test_with_nothing_of_its_own_has_no_metrics_or_reasons() -> None:
-    test = built(*records(metrics={"duration": 0.5, "setup_duration": 0.1})).tests[0]
+    test = built(*records(metrics={"pytest/duration": 0.5, "pytest/setup_duration": 0.1})).tests[0]
     assert test.user_metrics == {}
     assert test.tags == {}
     assert test.duration == 0.5

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
 import pytest
 
+from pytest_mlflow_tree.model.names import ATTEMPTS, CALL_DURATION
 from pytest_mlflow_tree.read.readback import Module, Session, Test
 from pytest_mlflow_tree.read.session_diff import Threshold, compare
 
@@ -97,9 +99,9 @@ def test_metric_changes_include_appearing_disappearing_and_nan() -> None:
     assert [(c.before, c.after) for c in changes[:3]] == [(1.0, None), (1.0, 2.0), (None, 1.0)]
 
 
-def test_the_plugins_own_durations_are_no_metric_changes() -> None:
-    before = session(case("a", call_duration=1.0))
-    after = session(case("a", call_duration=5.0))
+def test_the_plugins_own_metrics_are_no_metric_changes() -> None:
+    before = session(dataclasses.replace(case("a"), metrics={CALL_DURATION: 1.0, ATTEMPTS: 2.0}))
+    after = session(dataclasses.replace(case("a"), metrics={CALL_DURATION: 5.0, ATTEMPTS: 3.0}))
     assert compare(before, after, TWICE, 0.1).metric_changes == []
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pytest_mlflow_tree.model.names import COUNTS, METRIC_PREFIX
+from pytest_mlflow_tree.model.outcome import OUTCOMES
 from pytest_mlflow_tree.model.summary import Tally
 
 
@@ -18,29 +20,34 @@ def test_metrics_name_every_outcome_and_the_pass_rate_counts_only_judged_tests()
     tally = Tally(tests=6)
     tally.add({"passed": 3, "failed": 1, "skipped": 1, "xfailed": 1}, 2.0)
     assert tally.metrics(5.0) == {
-        "tests": 6.0,
-        "passed": 3.0,
-        "failed": 1.0,
-        "errors": 0.0,
-        "skipped": 1.0,
-        "xfailed": 1.0,
-        "xpassed": 0.0,
-        "pass_rate": 0.75,
-        "duration": 5.0,
-        "test_duration": 2.0,
+        "pytest/tests": 6.0,
+        "pytest/passed": 3.0,
+        "pytest/failed": 1.0,
+        "pytest/errors": 0.0,
+        "pytest/skipped": 1.0,
+        "pytest/xfailed": 1.0,
+        "pytest/xpassed": 0.0,
+        "pytest/pass_rate": 0.75,
+        "pytest/duration": 5.0,
+        "pytest/test_duration": 2.0,
     }
+
+
+def test_every_outcome_has_a_count_metric_under_the_plugins_prefix() -> None:
+    assert set(COUNTS) == set(OUTCOMES)
+    assert all(key.startswith(METRIC_PREFIX) for key in Tally(tests=1).metrics(1.0))
 
 
 def test_no_pass_rate_when_nothing_passed_or_failed() -> None:
     tally = Tally(tests=2)
     tally.add({"skipped": 2})
-    assert "pass_rate" not in tally.metrics(1.0)
+    assert "pytest/pass_rate" not in tally.metrics(1.0)
 
 
 def test_errors_count_against_the_pass_rate() -> None:
     tally = Tally()
     tally.add({"passed": 1, "error": 1})
-    assert tally.metrics(0.0)["pass_rate"] == 0.5
+    assert tally.metrics(0.0)["pytest/pass_rate"] == 0.5
 
 
 def test_bad_when_anything_failed_or_errored() -> None:
