@@ -1,7 +1,8 @@
 """Command-line options and ini keys, registered from the table of settings.
 
-Loaded with pytest on every run, enabled or not: it imports nothing but pytest and the table,
-and everything else of the plugin loads only when ``--mlflow-tree`` is on.
+Loaded with pytest on every run, enabled or not, by the plugin ``interface.py``: it imports
+nothing but pytest and the table, and everything else of the plugin loads only when
+``--mlflow-tree`` is on.
 """
 
 from __future__ import annotations
@@ -10,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from pytest_mlflow_tree.model.settings_table import ENABLED, SETTINGS, Setting
+from pytest_mlflow_tree.model.settings_table import DISABLED, ENABLED, SETTINGS, Setting
 
 
 def is_enabled(config: pytest.Config) -> bool:
+    """``--no-mlflow-tree`` wins over ``--mlflow-tree`` and the ini file, as ``--no-cov`` does.
+
+    Without the options (``-p no:mlflow_tree_interface``) nothing is recorded.
+    """
+    if getattr(config.option, DISABLED.dest, True):
+        return False
     return bool(getattr(config.option, ENABLED.dest)) or bool(config.getini(ENABLED.ini or ""))
 
 
