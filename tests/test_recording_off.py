@@ -10,6 +10,7 @@ import pytest
 from conftest import Store
 from replaying import plugin_lines
 
+from pytest_mlflow_tree.record.run_fixture import RunLog
 from pytest_mlflow_tree.record.settings import resolve
 
 SUITE = """
@@ -190,3 +191,13 @@ def test_no_mlflow_tree_wins_over_every_other_source(
     without = tuple(arg for arg in args if arg != "--no-mlflow-tree")
     assert resolve(pytester.parseconfig(str(pytester.path), *without)).enabled
     assert not resolve(pytester.parseconfig(str(pytester.path), *args)).enabled
+
+
+def test_values_logged_while_off_are_checked_and_not_kept() -> None:
+    log = RunLog(None, "test_model.py::test_values")
+    log.log_metric("accuracy", 0.97)
+    log.log_params({"trees": 100})
+    log.set_tag("data", "v2")
+    assert log.drain() is None
+    with pytest.raises(ValueError, match="could not convert"):
+        log.log_metric("accuracy", "high")
