@@ -55,7 +55,7 @@ HERE = Path(__file__).resolve().parent
 TIMEOUT = 1800.0
 # The plugin waits this long for its upload at the end (default 300 s): long enough that no
 # benchmark here cuts an upload short, which would make the plugin look faster than it is.
-PLUGIN_WAIT = ["--mlflow-tree-wait", "1500"]
+PLUGIN_WAIT = ["--mlflow-tree-upload-wait", "1500"]
 # The baseline, plain pytest: the recorder and the plugin with its options and fixtures blocked.
 WITHOUT_PLUGIN = ["-p", "no:mlflow_tree", "-p", "no:mlflow_tree_interface"]
 

@@ -216,7 +216,7 @@ def test_flaky_ranks_tests_by_outcome_flips(
         record()
         Path(pytester.path, "first").touch()
 
-    code, out, err = command("flaky", "--last", "3", *where(store))
+    code, out, err = command("flaky", "--sessions", "3", *where(store))
 
     assert code == 0, err
     lines = out.splitlines()
@@ -227,6 +227,17 @@ def test_flaky_ranks_tests_by_outcome_flips(
     ]
     assert "test_stable" not in out
     assert "3 sessions, oldest first:" in lines[0]
+
+    # The two newest: test_flips_once passed in both.
+    code, out, err = command("flaky", "--sessions", "2", *where(store))
+    assert code == 0, err
+    assert "2 sessions, oldest first:" in out.splitlines()[0]
+    assert "test_flips_once" not in out
+    assert "test_flaky.py::test_flips" in out
+    # --last is the switch of show and diff for the newest session(s), not a count.
+    with pytest.raises(SystemExit) as rejected:
+        command("flaky", "--last", "3", *where(store))
+    assert rejected.value.code == 2
 
 
 def unknown_sessions_and_stores_exit_2_with_a_message(

@@ -53,7 +53,9 @@ def test_compact_mode_keeps_every_test_in_tables_and_runs_only_for_some(
 ) -> None:
     # The slow bound well above what a trivial test takes on a loaded machine (seen: 0.8 s in
     # a test process whose heap earlier tests had grown), and in a fresh process.
-    result, tree = record("--mlflow-tree-mode=compact", "--mlflow-tree-slow=2", subprocess=True)
+    result, tree = record(
+        "--mlflow-tree-mode=compact", "--mlflow-tree-compact-slow=2", subprocess=True
+    )
     result.assert_outcomes(passed=MODULES * PER_MODULE + 1, failed=1, skipped=1, xfailed=1)
 
     assert tree.session.data.tags["pytest.mode"] == "compact"

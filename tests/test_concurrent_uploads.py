@@ -184,8 +184,8 @@ def test_a_replay_while_the_live_upload_runs_leaves_one_copy_of_each_run(
         "--mlflow-tree-keep-journal",
         f"--mlflow-tree-journal-dir={journals}",
         # The session waits for its slow upload rather than give it up.
-        f"--mlflow-tree-wait={UPLOAD_TIMEOUT}",
-        "--mlflow-tree-stall=60",
+        f"--mlflow-tree-upload-wait={UPLOAD_TIMEOUT}",
+        "--mlflow-tree-give-up-after=60",
     ]
     session = _Process(command, pytester.path / "session")
     processes.append(session)

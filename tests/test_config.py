@@ -8,6 +8,7 @@ a bad value.
 from __future__ import annotations
 
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ VARIABLES = (
     "MLFLOW_TRACKING_URI",
     "MLFLOW_EXPERIMENT_NAME",
     "MLFLOW_EXPERIMENT_ID",
-    "MLFLOW_TREE_PARENT_RUN_ID",
+    "PYTEST_MLFLOW_TREE_PARENT_RUN_ID",
     "PYTEST_MLFLOW_TREE_SHARD_KEY",
 )
 
@@ -44,6 +45,10 @@ def settings(pytester: pytest.Pytester, *args: str, ini: str = "") -> Settings:
     """The settings of a pytest started with ``args`` and this ini file in its rootdir."""
     pytester.makeini("[pytest]\n" + ini)
     return resolve(pytester.parseconfig(str(pytester.path), *args))
+
+
+def seconds(resolved: Settings) -> tuple[float, float, float]:
+    return resolved.upload_wait_seconds, resolved.give_up_seconds, resolved.slow_seconds
 
 
 def copy_store(migrated_db: Path, path: Path) -> Store:
@@ -130,8 +135,8 @@ def test_the_defaults(pytester: pytest.Pytester) -> None:
         experiment_source="default",
         run_name=None,
     )
-    assert resolved.wait_seconds == 300
-    assert resolved.stall_seconds == 4
+    assert resolved.upload_wait_seconds == 300
+    assert resolved.give_up_seconds == 4
     assert resolved.slow_seconds == 1
     assert resolved.mode == "tree"
     assert resolved.capture
@@ -167,15 +172,15 @@ mlflow_tree_tags =
 def test_the_command_line_beats_the_ini_file(pytester: pytest.Pytester) -> None:
     ini = """
 mlflow_tree_journal_dir = from-ini
-mlflow_tree_wait = 10
-mlflow_tree_stall = 11
-mlflow_tree_slow = 12
+mlflow_tree_upload_wait = 10
+mlflow_tree_give_up_after = 11
+mlflow_tree_compact_slow = 12
 mlflow_tree_mode = Compact
 mlflow_tree_capture = no
 """
     from_ini = settings(pytester, ini=ini)
     assert from_ini.journal_dir == pytester.path / "from-ini"  # relative to the rootdir
-    assert (from_ini.wait_seconds, from_ini.stall_seconds, from_ini.slow_seconds) == (10, 11, 12)
+    assert seconds(from_ini) == (10, 11, 12)
     assert from_ini.mode == "compact"
     assert not from_ini.capture
 
@@ -183,32 +188,69 @@ mlflow_tree_capture = no
     from_cli = settings(
         pytester,
         f"--mlflow-tree-journal-dir={journal_dir}",
-        "--mlflow-tree-wait=0",
-        "--mlflow-tree-stall=1.5",
-        "--mlflow-tree-slow=0.25",
+        "--mlflow-tree-upload-wait=0",
+        "--mlflow-tree-give-up-after=1.5",
+        "--mlflow-tree-compact-slow=0.25",
         "--mlflow-tree-mode=tree",
         "--mlflow-tree-capture=all",
         ini=ini,
     )
     assert from_cli.journal_dir == journal_dir
-    assert (from_cli.wait_seconds, from_cli.stall_seconds, from_cli.slow_seconds) == (0, 1.5, 0.25)
+    assert seconds(from_cli) == (0, 1.5, 0.25)
     assert from_cli.mode == "tree"
     assert from_cli.capture
 
 
 def test_switches_come_from_the_command_line_or_the_ini_file(pytester: pytest.Pytester) -> None:
-    assert settings(pytester, ini="mlflow_tree_strict = true\n").strict
+    switches = ("strict", "journal_only", "keep_journal")
+    from_ini = settings(pytester, ini="".join(f"mlflow_tree_{s} = true\n" for s in switches))
+    assert from_ini.strict
+    assert not from_ini.upload
+    assert from_ini.keep_journal
     flags = ("--mlflow-tree-strict", "--mlflow-tree-journal-only", "--mlflow-tree-keep-journal")
-    resolved = settings(pytester, *flags, ini="mlflow_tree_strict = false\n")
+    off = "".join(f"mlflow_tree_{s} = false\n" for s in switches)
+    resolved = settings(pytester, *flags, ini=off)
     assert resolved.strict
     assert not resolved.upload
     assert resolved.keep_journal
+    assert settings(pytester, ini=off) == settings(pytester)
+
+
+def test_numbers_in_the_ini_file_are_numbers_and_zero_is_a_value(
+    pytester: pytest.Pytester,
+) -> None:
+    ini = "mlflow_tree_upload_wait = 0\nmlflow_tree_give_up_after = 2.5\n"
+    assert seconds(settings(pytester, ini=ini)) == (0, 2.5, 1)
+    config = pytester.parseconfig(str(pytester.path))
+    # pytest reads numbers itself where it can (8.4 and later); before, the plugin does.
+    expected: object = 0.0 if pytest.version_tuple >= (8, 4) else "0"
+    assert config.getini("mlflow_tree_upload_wait") == expected
+
+
+@pytest.mark.skipif(pytest.version_tuple < (9,), reason="pytest 9 reads [tool.pytest] as TOML")
+def test_toml_numbers_and_booleans_in_tool_pytest(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml(
+        """
+        [tool.pytest]
+        mlflow_tree_upload_wait = 600
+        mlflow_tree_give_up_after = 2.5
+        mlflow_tree_compact_slow = 0
+        mlflow_tree_keep_journal = true
+        mlflow_tree_journal_only = true
+        """
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolved = resolve(pytester.parseconfig(str(pytester.path)))
+    assert seconds(resolved) == (600, 2.5, 0)
+    assert resolved.keep_journal
+    assert not resolved.upload
 
 
 def test_parent_resume_and_shard_key(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("MLFLOW_TREE_PARENT_RUN_ID", " from-env ")
+    monkeypatch.setenv("PYTEST_MLFLOW_TREE_PARENT_RUN_ID", " from-env ")
     monkeypatch.setenv("PYTEST_MLFLOW_TREE_SHARD_KEY", "env-key")
     ini = "mlflow_tree_shard_key = ini-key\n"
     from_env = settings(pytester, "--mlflow-tree-resume= session-id", ini=ini)
@@ -250,11 +292,27 @@ def test_shard_key_ci_is_the_ci_pipelines_id(
     ("args", "ini", "message"),
     [
         (("--mlflow-tree-tag", "novalue"), "", "--mlflow-tree-tag: tag 'novalue' is not KEY=VALUE"),
-        (("--mlflow-tree-wait", "abc"), "", "--mlflow-tree-wait: 'abc' is not a number of seconds"),
-        (("--mlflow-tree-slow", "-1"), "", "--mlflow-tree-slow: '-1' is not a number of seconds"),
-        (("--mlflow-tree-stall", "nan"), "", "--mlflow-tree-stall: 'nan' is not a number of sec"),
+        (
+            ("--mlflow-tree-upload-wait", "abc"),
+            "",
+            "--mlflow-tree-upload-wait: 'abc' is not a number of seconds",
+        ),
+        (
+            ("--mlflow-tree-compact-slow", "-1"),
+            "",
+            "--mlflow-tree-compact-slow: '-1' is not a number of seconds",
+        ),
+        (
+            ("--mlflow-tree-give-up-after", "nan"),
+            "",
+            "--mlflow-tree-give-up-after: 'nan' is not a number of sec",
+        ),
         ((), "mlflow_tree_tags = =x", "mlflow_tree_tags (ini): tag '=x' is not KEY=VALUE"),
-        ((), "mlflow_tree_stall = -2", "mlflow_tree_stall (ini): '-2' is not a number of sec"),
+        (
+            (),
+            "mlflow_tree_give_up_after = -2",
+            "mlflow_tree_give_up_after (ini): '-2' is not a number of sec",
+        ),
         ((), "mlflow_tree_capture = some", "mlflow_tree_capture (ini): 'some' is not one of all"),
         ((), "mlflow_tree_mode = big", "mlflow_tree_mode (ini): mode 'big' is not one of tree"),
         (("--mlflow-tree-mode=big",), "", "--mlflow-tree-mode: mode 'big' is not one of tree"),
@@ -268,6 +326,28 @@ def test_a_bad_value_is_a_usage_error_naming_its_source(
     with pytest.raises(pytest.UsageError) as raised:
         settings(pytester, *args, ini=ini + "\n")
     assert message in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("ini", "expected"),
+    [
+        ("mlflow_tree_upload_wait = abc", "not a number of seconds >= 0"),
+        ("mlflow_tree_give_up_after = nan", "not a number of seconds >= 0"),
+        ("mlflow_tree_compact_slow = -1", "not a number of seconds >= 0"),
+        ("mlflow_tree_keep_journal = maybe", "not true or false"),
+        ("mlflow_tree = 2", "not true or false"),
+    ],
+)
+def test_a_bad_typed_ini_value_is_a_usage_error_naming_its_key(
+    ini: str, expected: str, pytester: pytest.Pytester
+) -> None:
+    # pytest reads the value itself where it can, and its own message names no key.
+    key = ini.partition(" ")[0]
+    with pytest.raises(pytest.UsageError) as raised:
+        settings(pytester, ini=ini + "\n")
+    message = str(raised.value)
+    assert message.startswith(f"{key} (ini): "), message
+    assert expected in message
 
 
 def test_a_bad_variable_is_a_usage_error_naming_it(
@@ -347,17 +427,26 @@ def test_the_resolved_store_experiment_run_name_and_tags_are_the_ones_recorded_i
         assert not (directory / "mlflow.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "ini", "shown"),
+    [
+        (("--mlflow-tree-give-up-after", "nan"), "", "*--mlflow-tree-give-up-after*nan*seconds*"),
+        ((), "mlflow_tree_upload_wait = soon", "*mlflow_tree_upload_wait (ini)*seconds*"),
+        ((), "mlflow_tree_strict = maybe", "*mlflow_tree_strict (ini)*true or false*"),
+    ],
+    ids=["option", "ini number", "ini switch"],
+)
 def test_pytest_reports_a_bad_value_as_one_usage_error_and_records_nothing(
-    pytester: pytest.Pytester, store: Store
+    args: tuple[str, ...], ini: str, shown: str, pytester: pytest.Pytester, store: Store
 ) -> None:
     pytester.makepyfile(test_two=SUITE)
-    result = pytester.runpytest(
-        "--mlflow-tree", f"--mlflow-tree-tracking-uri={store.uri}", "--mlflow-tree-stall", "nan"
-    )
+    pytester.makeini(f"[pytest]\n{ini}\n")
+    result = pytester.runpytest("--mlflow-tree", f"--mlflow-tree-tracking-uri={store.uri}", *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
     assert len(errors) == 1, result.stderr.str()
-    result.stderr.fnmatch_lines(["*--mlflow-tree-stall*nan*seconds*"])
+    result.stderr.fnmatch_lines([shown])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     assert "Traceback" not in result.stderr.str()
     assert not (pytester.path / ".pytest_cache" / "d" / "mlflow-tree").exists()
     assert experiments(store) == []

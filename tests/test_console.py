@@ -108,7 +108,7 @@ def test_a_tracking_server_that_is_down_changes_nothing_but_one_warning(
 
     args = ["--mlflow-tree", f"--mlflow-tree-tracking-uri={DOWN}"]
     if wait != "default":
-        args.append(f"--mlflow-tree-wait={wait}")
+        args.append(f"--mlflow-tree-upload-wait={wait}")
     # Bounded: the default wait of 300 s, or MLflow's own minutes of retries, would end it.
     result = project.runpytest_subprocess(*args, timeout=240)
 

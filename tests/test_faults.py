@@ -146,7 +146,7 @@ def test_a_slow_server_whose_first_answer_is_an_error_is_waited_for(
     pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
 ) -> None:
     suite(pytester)
-    # Its first answer, after longer than the stall bound, is an error: a server that answers
+    # Its first answer, after longer than the give-up bound, is an error: a server that answers
     # is there, and the bound counts from its answer.
     proxy.faults.delay = 3
     proxy.faults.delayed = 1
@@ -154,7 +154,7 @@ def test_a_slow_server_whose_first_answer_is_an_error_is_waited_for(
     proxy.faults.error_statuses = (500,)
     proxy.faults.most_500s = 1
     proxy.up()
-    result = run(pytester, *through.args(), "--mlflow-tree-stall=2")
+    result = run(pytester, *through.args(), "--mlflow-tree-give-up-after=2")
     result.assert_outcomes(passed=10, failed=1)
     assert proxy.seen["delayed"] == 1
     assert proxy.seen["error 500"] == 1
@@ -189,7 +189,7 @@ def test_a_server_dying_mid_session_loses_nothing_and_replay_duplicates_nothing(
 ) -> None:
     suite(pytester, DIES_IN_THE_MIDDLE.format(url=proxy.url))
     proxy.up()
-    result = run(pytester, *through.args(), "--mlflow-tree-stall=2")
+    result = run(pytester, *through.args(), "--mlflow-tree-give-up-after=2")
     same_as_without_plugin(pytester, result)
     assert proxy.seen["forwarded"] >= 12
     journal = warned_journal(result, pytester)
@@ -225,9 +225,9 @@ def test_errors_closed_connections_and_lost_answers_never_duplicate_a_run(
     proxy.faults.lose_create_answers = 3
     proxy.faults.delay = 0.05  # and slow
     proxy.up()
-    # A generous stall bound: on a loaded machine the server itself may take seconds to answer
+    # A generous give-up bound: on a loaded machine the server itself may take seconds to answer
     # between the faults, and this test is about the faults, not about giving up.
-    result = run(pytester, *through.args(), "--mlflow-tree-stall=20")
+    result = run(pytester, *through.args(), "--mlflow-tree-give-up-after=20")
     same_as_without_plugin(pytester, result)
     # Every kind of fault really happened...
     for fault in ("error 500", "error 503", "closed", "lost create_run answer", "delayed"):
@@ -319,28 +319,28 @@ def test_a_server_slow_to_answer_its_first_requests_is_waited_for(
 ) -> None:
     suite(pytester)
     # Like a fresh server whose workers import the tracking API on the first calls: each of
-    # them takes longer than the stall bound, but the server is working, not gone. The delay
-    # leaves 6 s below the slow server's bound (5 x the stall bound) for the server's own
+    # them takes longer than the give-up bound, but the server is working, not gone. The delay
+    # leaves 6 s below the slow server's bound (5 x the give-up bound) for the server's own
     # answers, which take seconds on a loaded machine.
     proxy.faults.delay = 4
     proxy.faults.delayed = 2
     proxy.up()
-    result = run(pytester, *through.args(), "--mlflow-tree-stall=2")
+    result = run(pytester, *through.args(), "--mlflow-tree-give-up-after=2")
     result.assert_outcomes(passed=10, failed=1)
     assert proxy.seen["delayed"] == 2
     uploaded_live(result, store)
 
 
 @pytest.mark.parametrize("store", ["server"], indirect=True)
-def test_a_server_that_stops_answering_is_given_up_after_the_stall_bound(
+def test_a_server_that_stops_answering_is_given_up_on_after_the_give_up_bound(
     pytester: pytest.Pytester, proxy: FaultProxy, through: Store, store: Store
 ) -> None:
     suite(pytester)
     proxy.faults.delay = 100.0  # accepts connections, never answers in time
     proxy.up()
-    result = run(pytester, *through.args(), "--mlflow-tree-stall=1")
+    result = run(pytester, *through.args(), "--mlflow-tree-give-up-after=1")
     same_as_without_plugin(pytester, result)
-    # The uploader gave up on it (5 x the stall bound: it took the requests), not pytest after
+    # The uploader gave up on it (5 x the give-up bound: it took the requests), not pytest after
     # its 300 s wait nor MLflow after its own timeouts.
     journal = warned_journal(
         result, pytester, "the upload failed", "has not answered requests it accepted"

@@ -162,8 +162,8 @@ def test_ctrl_c_during_the_wait_for_the_upload_ends_pytest_cleanly_with_the_repl
                 f"--mlflow-tree-tracking-uri={url}",
                 f"--mlflow-tree-journal-dir={journals}",
                 # Neither bound ends the wait before the Ctrl-C does.
-                "--mlflow-tree-wait=3600",
-                "--mlflow-tree-stall=3600",
+                "--mlflow-tree-upload-wait=3600",
+                "--mlflow-tree-give-up-after=3600",
             ],
         )
         try:

@@ -73,7 +73,7 @@ def test_a_named_experiment_wins_over_the_parents(
 ) -> None:
     pytester.makepyfile(**SUITE)
     _, _, training = _training_runs(store, "models")
-    monkeypatch.setenv("MLFLOW_TREE_PARENT_RUN_ID", training)
+    monkeypatch.setenv("PYTEST_MLFLOW_TREE_PARENT_RUN_ID", training)
     result = pytester.runpytest(*store.args(), "--mlflow-tree-experiment", "validation")
     result.assert_outcomes(passed=2, failed=1)
     session = store.tree("validation").session
@@ -85,7 +85,7 @@ def test_a_missing_parent_fails_the_upload_not_the_tests(
     pytester: pytest.Pytester, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytester.makepyfile(**SUITE)
-    monkeypatch.setenv("MLFLOW_TREE_PARENT_RUN_ID", "0" * 32)
+    monkeypatch.setenv("PYTEST_MLFLOW_TREE_PARENT_RUN_ID", "0" * 32)
     result = pytester.runpytest(*store.args())
     result.assert_outcomes(passed=2, failed=1)
     assert result.ret == 1

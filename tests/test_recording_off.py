@@ -200,4 +200,4 @@ def test_values_logged_while_off_are_checked_and_not_kept() -> None:
     log.set_tag("data", "v2")
     assert log.drain() is None
     with pytest.raises(ValueError, match="could not convert"):
-        log.log_metric("accuracy", "high")
+        log.log_metric("accuracy", "high")  # type: ignore[arg-type]

@@ -13,13 +13,13 @@ def test_a_wait_that_runs_out_says_how_far_the_upload_got_and_what_would_help(
 ) -> None:
     pytester.makepyfile(test_a="def test_ok():\n    pass\n")
 
-    result = pytester.runpytest(*store.args(), "--mlflow-tree-wait=0")
+    result = pytester.runpytest(*store.args(), "--mlflow-tree-upload-wait=0")
 
     result.assert_outcomes(passed=1)
     output = result.stdout.str()
     assert re.search(
-        r"the upload did not finish within 0 s \(--mlflow-tree-wait\), \d+ of \d+ records "
-        r"uploaded \(a longer --mlflow-tree-wait, or --mlflow-tree-mode=compact for a suite "
+        r"the upload did not finish within 0 s \(--mlflow-tree-upload-wait\), \d+ of \d+ records "
+        r"uploaded \(a longer --mlflow-tree-upload-wait, or --mlflow-tree-mode=compact for a suite "
         r"this large, would let it finish\)",
         output,
     ), output

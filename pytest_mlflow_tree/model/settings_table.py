@@ -14,9 +14,9 @@ from typing import Literal
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 
 # How a setting's value is written and read:
-# text: one string; seconds: a number of seconds >= 0; switch: a flag without value (a bool in
-# the ini file); tags: KEY=VALUE pairs, the flag repeatable, one pair a line in the ini file;
-# choice: one of ``choices``.
+# text: one string; seconds: a number of seconds >= 0 (a number in the ini file); switch: a flag
+# without value (a bool in the ini file); tags: KEY=VALUE pairs, the flag repeatable, one pair a
+# line in the ini file; choice: one of ``choices``.
 SettingType = Literal["text", "seconds", "switch", "tags", "choice"]
 
 
@@ -56,9 +56,9 @@ class Setting:
         return f"`{self.default}`"
 
 
-DEFAULT_WAIT_SECONDS = 300.0
+DEFAULT_UPLOAD_WAIT_SECONDS = 300.0
 # Also the uploader's bound for a store that does not answer.
-DEFAULT_STALL_SECONDS = 4.0
+DEFAULT_GIVE_UP_SECONDS = 4.0
 CAPTURE_CHOICES = ("all", "no")
 
 ENABLED = Setting(
@@ -141,30 +141,30 @@ JOURNAL_DIR = Setting(
     ini_help="where journals are written",
     shown="`.pytest_cache/d/mlflow-tree`",
 )
-WAIT = Setting(
-    name="wait_seconds",
-    flag="--mlflow-tree-wait",
-    ini="mlflow_tree_wait",
+UPLOAD_WAIT = Setting(
+    name="upload_wait_seconds",
+    flag="--mlflow-tree-upload-wait",
+    ini="mlflow_tree_upload_wait",
     env=None,
     type="seconds",
-    default=DEFAULT_WAIT_SECONDS,
+    default=DEFAULT_UPLOAD_WAIT_SECONDS,
     metavar="SECONDS",
     help="longest wait for the upload after the last test; what is not uploaded by then "
-    f"stays in the journal for replay. Default: {DEFAULT_WAIT_SECONDS:g}.",
-    ini_help="longest wait in seconds for the upload at the end",
+    f"stays in the journal for replay. Default: {DEFAULT_UPLOAD_WAIT_SECONDS:g}.",
+    ini_help="longest wait in seconds for the upload after the last test",
 )
-STALL = Setting(
-    name="stall_seconds",
-    flag="--mlflow-tree-stall",
-    ini="mlflow_tree_stall",
+GIVE_UP_AFTER = Setting(
+    name="give_up_seconds",
+    flag="--mlflow-tree-give-up-after",
+    ini="mlflow_tree_give_up_after",
     env=None,
     type="seconds",
-    default=DEFAULT_STALL_SECONDS,
+    default=DEFAULT_GIVE_UP_SECONDS,
     metavar="SECONDS",
-    help="give up on a tracking server that has not answered for this long (after the "
-    "last test; what is not uploaded stays in the journal for replay). "
-    f"Default: {DEFAULT_STALL_SECONDS:g}.",
-    ini_help="give up on a server silent for this many seconds",
+    help="after the last test, give up on a tracking server that has not answered for this "
+    "long; what is not uploaded stays in the journal for replay. "
+    f"Default: {DEFAULT_GIVE_UP_SECONDS:g}.",
+    ini_help="give up on a tracking server silent for this many seconds",
 )
 STRICT = Setting(
     name="strict",
@@ -191,20 +191,22 @@ CAPTURE = Setting(
 JOURNAL_ONLY = Setting(
     name="journal_only",
     flag="--mlflow-tree-journal-only",
-    ini=None,
+    ini="mlflow_tree_journal_only",
     env=None,
     type="switch",
     default=False,
     help="write the journal but do not upload it (upload later with `pytest-mlflow-tree replay`).",
+    ini_help="write the journal, do not upload it",
 )
 KEEP_JOURNAL = Setting(
     name="keep_journal",
     flag="--mlflow-tree-keep-journal",
-    ini=None,
+    ini="mlflow_tree_keep_journal",
     env=None,
     type="switch",
     default=False,
     help="keep the journal after a complete upload.",
+    ini_help="keep the journal after a complete upload",
 )
 MODE = Setting(
     name="mode",
@@ -218,10 +220,10 @@ MODE = Setting(
     "a table artifact per module, runs only for failing, rerun and slow tests.",
     ini_help="tree (one run per test) or compact",
 )
-SLOW = Setting(
+COMPACT_SLOW = Setting(
     name="slow_seconds",
-    flag="--mlflow-tree-slow",
-    ini="mlflow_tree_slow",
+    flag="--mlflow-tree-compact-slow",
+    ini="mlflow_tree_compact_slow",
     env=None,
     type="seconds",
     default=1.0,
@@ -233,12 +235,12 @@ PARENT = Setting(
     name="parent_run_id",
     flag="--mlflow-tree-parent",
     ini=None,
-    env="MLFLOW_TREE_PARENT_RUN_ID",
+    env="PYTEST_MLFLOW_TREE_PARENT_RUN_ID",
     type="text",
     default=None,
     metavar="RUN_ID",
     help="record the session run as a child of this existing run (for example the "
-    "training run of the model under test). Default: $MLFLOW_TREE_PARENT_RUN_ID.",
+    "training run of the model under test). Default: $PYTEST_MLFLOW_TREE_PARENT_RUN_ID.",
 )
 RESUME = Setting(
     name="resume_run_id",
@@ -286,14 +288,14 @@ SETTINGS: tuple[Setting, ...] = (
     RUN_NAME,
     TAGS,
     JOURNAL_DIR,
-    WAIT,
-    STALL,
+    UPLOAD_WAIT,
+    GIVE_UP_AFTER,
     STRICT,
     CAPTURE,
     JOURNAL_ONLY,
     KEEP_JOURNAL,
     MODE,
-    SLOW,
+    COMPACT_SLOW,
     PARENT,
     RESUME,
     SHARD_KEY,

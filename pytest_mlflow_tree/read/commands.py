@@ -109,13 +109,18 @@ def _add_diff(commands: Any) -> None:
 def _add_flaky(commands: Any) -> None:
     flaky = commands.add_parser(
         "flaky",
-        help="tests whose outcome changed across the last N sessions, ranked",
-        description="Tests whose outcome flipped between passing and failing across the last "
+        help="tests whose outcome changed across the newest N sessions, ranked",
+        description="Tests whose outcome flipped between passing and failing across the newest "
         "N sessions, most flips first; flips between sessions of the same git commit are "
         "counted apart.",
     )
+    # A count, so not --last: in show and diff, --last is a switch for the newest session(s).
     flaky.add_argument(
-        "--last", type=int, default=10, metavar="N", help="sessions to look at (default 10)"
+        "--sessions",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many of the newest sessions to look at (default 10)",
     )
     flaky.add_argument("--limit", type=int, default=50, help="tests to list (default 50)")
     _store_options(flaky)
@@ -219,8 +224,8 @@ def _diff(reader: Any, args: argparse.Namespace) -> int:
 def _flaky(reader: Any, args: argparse.Namespace) -> int:
     from pytest_mlflow_tree.read import flaky
 
-    if args.last < 2:
-        return _fail("flaky --last needs at least 2 sessions")
-    sessions = reader.sessions(args.experiment, args.last)
+    if args.sessions < 2:
+        return _fail("flaky --sessions needs at least 2 sessions")
+    sessions = reader.sessions(args.experiment, args.sessions)
     _print(flaky.render(sessions, flaky.find(sessions), args.limit))
     return 0

@@ -13,6 +13,12 @@ import pytest
 
 from pytest_mlflow_tree.model.settings_table import DISABLED, ENABLED, SETTINGS, Setting
 
+# pytest reads ini values as numbers from 8.4 on; before, they are text, checked when resolved.
+_NUMBERS_IN_INI = pytest.version_tuple >= (8, 4)
+
+# What an ini value pytest cannot read as its key's type is, in the usage error.
+_EXPECTED = {"seconds": "not a number of seconds >= 0", "switch": "not true or false"}
+
 
 def is_enabled(config: pytest.Config) -> bool:
     """``--no-mlflow-tree`` wins over ``--mlflow-tree`` and the ini file, as ``--no-cov`` does.
@@ -21,7 +27,23 @@ def is_enabled(config: pytest.Config) -> bool:
     """
     if getattr(config.option, DISABLED.dest, True):
         return False
-    return bool(getattr(config.option, ENABLED.dest)) or bool(config.getini(ENABLED.ini or ""))
+    return bool(getattr(config.option, ENABLED.dest)) or bool(ini_value(config, ENABLED))
+
+
+def ini_value(config: pytest.Config, setting: Setting) -> Any:
+    """The setting's value in the ini file, of the type it is registered with; None if unset.
+
+    A value pytest cannot read as that type is a usage error that names the key: pytest's own
+    error names the value only, or is an internal error on older pytest.
+    """
+    assert setting.ini is not None, setting.name
+    try:
+        value = config.getini(setting.ini)
+    except (ValueError, TypeError, pytest.UsageError) as exc:
+        expected = _EXPECTED.get(setting.type, "not valid")
+        raise pytest.UsageError(f"{setting.ini} (ini): {expected} ({exc})") from None
+    # Unset: the default pytest gives the key's type (0.0 is a value, not unset).
+    return None if value is None or value == "" or value == [] else value
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -31,7 +53,7 @@ def add_options(parser: pytest.Parser) -> None:
             group.addoption(setting.flag, help=setting.help, **_option_kind(setting))
     for setting in SETTINGS:
         if setting.ini is not None:
-            parser.addini(setting.ini, setting.ini_help or "", type=_ini_type(setting))
+            parser.addini(setting.ini, setting.ini_help or "", **_ini_kind(setting))
 
 
 def _option_kind(setting: Setting) -> dict[str, Any]:
@@ -45,10 +67,13 @@ def _option_kind(setting: Setting) -> dict[str, Any]:
     return {"metavar": setting.metavar}
 
 
-def _ini_type(setting: Setting) -> Any:
-    """How pytest reads the ini key: a switch is a bool, tags one pair a line, the rest text."""
+def _ini_kind(setting: Setting) -> dict[str, Any]:
+    """How pytest reads the ini key: a switch is a bool, tags one pair a line, seconds a number
+    where pytest reads numbers (unset is None, not 0), the rest text."""
     if setting.type == "switch":
-        return "bool"
+        return {"type": "bool"}
     if setting.type == "tags":
-        return "linelist"
-    return None
+        return {"type": "linelist"}
+    if setting.type == "seconds" and _NUMBERS_IN_INI:
+        return {"type": "float", "default": None}
+    return {}

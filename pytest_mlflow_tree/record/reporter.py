@@ -26,6 +26,7 @@ from pytest_mlflow_tree.model import compact, links, quiet, redact, sqlitepath, 
 from pytest_mlflow_tree.model.journal import JournalWriter
 from pytest_mlflow_tree.model.names import SHARD_KEY
 from pytest_mlflow_tree.model.records import FORMAT, Header, module_of
+from pytest_mlflow_tree.model.settings_table import MODE, UPLOAD_WAIT
 from pytest_mlflow_tree.model.status import Status
 from pytest_mlflow_tree.record import ci, session_tags, strict, subtests
 from pytest_mlflow_tree.record.context import Context
@@ -194,7 +195,7 @@ class TreeReporter:
                     "--status",
                     str(self._status_path),
                     "--give-up",
-                    str(self.settings.stall_seconds),
+                    str(self.settings.give_up_seconds),
                 ],
                 stdin=journal,
                 stdout=log,
@@ -223,10 +224,11 @@ class TreeReporter:
             return
         terminal = self.config.pluginmanager.get_plugin("terminalreporter")
         started = time.monotonic()
-        deadline = started + self.settings.wait_seconds
+        deadline = started + self.settings.upload_wait_seconds
         # The header is read, not applied.
         progress = UploadProgress(terminal, self.recorder.records_written, started)
-        # Only waits: the uploader decides itself whether the store is gone (--mlflow-tree-stall).
+        # Only waits: the uploader decides itself whether the store is gone
+        # (--mlflow-tree-give-up-after).
         while process.poll() is None and time.monotonic() < deadline:
             time.sleep(_POLL)
             now = time.monotonic()
@@ -254,10 +256,10 @@ class TreeReporter:
     def _timed_out(self, status: Status | None) -> str:
         done, total = (status.applied if status else 0), self.recorder.records_written
         return (
-            f"the upload did not finish within {self.settings.wait_seconds:g} s "
-            f"(--mlflow-tree-wait), {done} of {total} records uploaded (a longer "
-            "--mlflow-tree-wait, or --mlflow-tree-mode=compact for a suite this large, would "
-            "let it finish)"
+            f"the upload did not finish within {self.settings.upload_wait_seconds:g} s "
+            f"({UPLOAD_WAIT.flag}), {done} of {total} records uploaded (a longer "
+            f"{UPLOAD_WAIT.flag}, or {MODE.flag}=compact for a suite this large, would let it "
+            "finish)"
         )
 
     def _stop_waiting(self) -> None:

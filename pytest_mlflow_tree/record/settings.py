@@ -20,11 +20,11 @@ from pytest_mlflow_tree.model.compact import DEFAULT_SLOW_SECONDS, MODES, TREE_M
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.records import HeaderOptions
 from pytest_mlflow_tree.model.settings_table import (
-    DEFAULT_STALL_SECONDS,
-    DEFAULT_WAIT_SECONDS,
+    DEFAULT_GIVE_UP_SECONDS,
+    DEFAULT_UPLOAD_WAIT_SECONDS,
     Setting,
 )
-from pytest_mlflow_tree.record.options import is_enabled
+from pytest_mlflow_tree.record.options import ini_value, is_enabled
 
 
 def _bad(source: str, message: str) -> pytest.UsageError:
@@ -44,7 +44,7 @@ class Settings:
     journal_dir: Path | None = None
     upload: bool = True
     keep_journal: bool = False
-    wait_seconds: float = DEFAULT_WAIT_SECONDS
+    upload_wait_seconds: float = DEFAULT_UPLOAD_WAIT_SECONDS
     mode: str = TREE_MODE
     slow_seconds: float = DEFAULT_SLOW_SECONDS
     parent_run_id: str | None = None
@@ -66,7 +66,7 @@ class Settings:
             options["resume_run_id"] = self.resume_run_id
         return options
 
-    stall_seconds: float = DEFAULT_STALL_SECONDS
+    give_up_seconds: float = DEFAULT_GIVE_UP_SECONDS
     strict: bool = False
     # Whether failure.txt carries the test's captured stdout, stderr and log.
     capture: bool = True
@@ -86,17 +86,24 @@ def _given(config: pytest.Config, setting: Setting) -> tuple[str | None, str]:
         if value:
             return value, setting.env
     if setting.ini is not None:
-        value = config.getini(setting.ini)
-        if value:
-            return str(value), f"{setting.ini} (ini)"
+        value = ini_value(config, setting)
+        if value is not None:
+            return _text(value), f"{setting.ini} (ini)"
     return None, "default"
+
+
+def _text(value: object) -> str:
+    """An ini value as its text: a whole number pytest read as a float shows as written."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _switch(config: pytest.Config, setting: Setting) -> bool:
     """A flag turns a switch on; without it, the ini file may."""
     if getattr(config.option, setting.dest):
         return True
-    return setting.ini is not None and bool(config.getini(setting.ini))
+    return setting.ini is not None and bool(ini_value(config, setting))
 
 
 def _seconds(config: pytest.Config, setting: Setting) -> float:
@@ -144,12 +151,12 @@ def resolve(config: pytest.Config) -> Settings:
         upload=not _switch(config, table.JOURNAL_ONLY),
         keep_journal=_switch(config, table.KEEP_JOURNAL),
         # In this order, the first bad value is the one reported.
-        wait_seconds=_seconds(config, table.WAIT),
-        stall_seconds=_seconds(config, table.STALL),
+        upload_wait_seconds=_seconds(config, table.UPLOAD_WAIT),
+        give_up_seconds=_seconds(config, table.GIVE_UP_AFTER),
         strict=_switch(config, table.STRICT),
         capture=_capture(config) != "no",
         mode=_mode(config),
-        slow_seconds=_seconds(config, table.SLOW),
+        slow_seconds=_seconds(config, table.COMPACT_SLOW),
         # Checked by the uploader, which can ask the store: a bad id must not stop the tests.
         parent_run_id=parent.strip() if parent else None,
         resume_run_id=resume.strip() if resume else None,

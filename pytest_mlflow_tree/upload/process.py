@@ -24,7 +24,7 @@ from pytest_mlflow_tree.model.compact import CompactFilter
 from pytest_mlflow_tree.model.limits import Limits
 from pytest_mlflow_tree.model.records import Header, Record
 from pytest_mlflow_tree.model.retries import Patience, ServerUnavailable
-from pytest_mlflow_tree.model.settings_table import DEFAULT_STALL_SECONDS
+from pytest_mlflow_tree.model.settings_table import DEFAULT_GIVE_UP_SECONDS
 from pytest_mlflow_tree.model.status import Progress, Status
 from pytest_mlflow_tree.model.stores import (
     full_mlflow_installed,
@@ -55,8 +55,8 @@ _STATUS_WAIT = 600.0
 _STATUS_RETRIES = round(_STATUS_WAIT / _STATUS_RETRY)
 
 # Seconds without an answer from the tracking store before the upload gives up (the journal
-# keeps the rest for replay): the default of --mlflow-tree-stall.
-DEFAULT_GIVE_UP = DEFAULT_STALL_SECONDS
+# keeps the rest for replay): the default of --mlflow-tree-give-up-after.
+DEFAULT_GIVE_UP = DEFAULT_GIVE_UP_SECONDS
 # The replay command's bound for a store that takes its connections and then fails, cuts or
 # holds them: the user asked for this upload, and a slow or busy store that answers now and
 # then is waited for (each answer starts the bound again). A refused connection still gets
@@ -180,8 +180,9 @@ class Upload:
         # Set when the journal has its end: pytest has run its tests and only waits for this
         # upload, which decides from then on, within its bounds, whether the store is gone.
         self._tests_over = threading.Event()
-        # Set for a tracking server: the bounds after the last test (--mlflow-tree-stall) are
-        # for servers; a database store is waited for as long as pytest waits.
+        # Set for a tracking server: the bounds after the last test
+        # (--mlflow-tree-give-up-after) are for servers; a database store is waited for as long
+        # as pytest waits.
         self._server = threading.Event()
         self._stopped = threading.Event()
         self._beating = threading.Thread(

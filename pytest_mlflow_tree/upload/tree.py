@@ -180,7 +180,7 @@ class TreeUploader:
         """After an upload that may have made a run twice: keep one run per key.
 
         A ``create_run`` whose answer was lost, and not found by the retry's look-up, may
-        still be in the server's hands: wait for it (bounded by the stall bound) first.
+        still be in the server's hands: wait for it (bounded by the give-up bound) first.
         """
         # Called when nothing creates runs any more: the deadline stands.
         deadline = self.writer.unsure_until

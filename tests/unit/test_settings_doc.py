@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from pytest_mlflow_tree.model import compact
-from pytest_mlflow_tree.model.settings_table import MODE, SETTINGS, SLOW, SQL_WRITER, Setting
+from pytest_mlflow_tree.model.settings_table import (
+    COMPACT_SLOW,
+    MODE,
+    SETTINGS,
+    SQL_WRITER,
+    Setting,
+)
 from pytest_mlflow_tree.upload import process
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +131,6 @@ def test_flags_ini_keys_and_variables_are_unique_and_described() -> None:
 
 
 def test_the_table_agrees_with_the_modules_that_use_its_values() -> None:
-    assert SLOW.default == compact.DEFAULT_SLOW_SECONDS
+    assert COMPACT_SLOW.default == compact.DEFAULT_SLOW_SECONDS
     assert MODE.default == compact.TREE_MODE
     assert SQL_WRITER.env == process.SQL_WRITER_ENV
