@@ -80,13 +80,14 @@ def ini(store: Store, *, recording: bool, warnings_as_errors: bool = False) -> s
 def assert_nothing_written(project: pytest.Pytester, store: Store) -> None:
     """No run in the store the project records into, and no store, journal or artifacts where
     pytest ran (where MLflow's own configuration would put a run)."""
+    # Looked at first: MLflow 2's SQL store makes ./mlruns where a client opens it.
+    created = {path.name for path in project.path.iterdir()}
+    assert not {name for name in created if name.startswith(("mlflow.db", "mlruns", "mlartifacts"))}
+    assert not (project.path / ".pytest_cache" / "d" / "mlflow-tree").exists()
     client = store.client()
     experiments = client.search_experiments()
     assert [e.name for e in experiments] == ["Default"]
     assert client.search_runs([e.experiment_id for e in experiments]) == []
-    created = {path.name for path in project.path.iterdir()}
-    assert not {name for name in created if name.startswith(("mlflow.db", "mlruns", "mlartifacts"))}
-    assert not (project.path / ".pytest_cache" / "d" / "mlflow-tree").exists()
 
 
 @pytest.mark.parametrize("way", WAYS)
