@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pytest_mlflow_tree import __version__
 from pytest_mlflow_tree.model import links
+from pytest_mlflow_tree.model.settings_table import SQL_WRITER_ENV
 from pytest_mlflow_tree.model.status import Progress
 from pytest_mlflow_tree.read import commands
 from pytest_mlflow_tree.upload import process
@@ -92,7 +93,7 @@ def _run(argv: list[str] | None) -> int:
         "--public-client",
         action="store_true",
         help="write to a SQL store with MLflow's public client, one run at a time, instead of "
-        f"in batches (also ${process.SQL_WRITER_ENV}=public)",
+        f"in batches (also ${SQL_WRITER_ENV}=public)",
     )
     commands.add_parsers(subparsers)
     args = parser.parse_args(argv)

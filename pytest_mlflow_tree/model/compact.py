@@ -28,11 +28,13 @@ from pytest_mlflow_tree.model.names import (
     SLOW_SECONDS,
 )
 from pytest_mlflow_tree.model.records import CloseRecord, OpenRecord, Record, RunRecord
+from pytest_mlflow_tree.model.settings_table import (
+    COMPACT_MODE,
+    DEFAULT_COMPACT_SLOW_SECONDS,
+    TREE_MODE,
+)
 
-TREE_MODE = "tree"
-COMPACT_MODE = "compact"
 MODES = (TREE_MODE, COMPACT_MODE)
-DEFAULT_SLOW_SECONDS = 1.0
 
 TABLE_ARTIFACT = "tests.json"
 
@@ -120,7 +122,7 @@ class CompactFilter:
             if kind == "open" and cast(OpenRecord, record)["level"] == SESSION_LEVEL:
                 tags = cast(OpenRecord, record).get("tags", {})
                 if tags.get(MODE) == COMPACT_MODE:
-                    self._slow_seconds = float(tags.get(SLOW_SECONDS, DEFAULT_SLOW_SECONDS))
+                    self._slow_seconds = float(tags.get(SLOW_SECONDS, DEFAULT_COMPACT_SLOW_SECONDS))
             elif kind == "run" and self._slow_seconds is not None:
                 run = cast(RunRecord, record)
                 keep = keeps_run(run, self._slow_seconds)

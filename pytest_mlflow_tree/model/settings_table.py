@@ -60,6 +60,10 @@ DEFAULT_UPLOAD_WAIT_SECONDS = 300.0
 # Also the uploader's bound for a store that does not answer.
 DEFAULT_GIVE_UP_SECONDS = 4.0
 CAPTURE_CHOICES = ("all", "no")
+TREE_MODE = "tree"
+COMPACT_MODE = "compact"
+DEFAULT_COMPACT_SLOW_SECONDS = 1.0
+SQL_WRITER_ENV = "PYTEST_MLFLOW_TREE_SQL_WRITER"
 
 ENABLED = Setting(
     name="enabled",
@@ -214,7 +218,7 @@ MODE = Setting(
     ini="mlflow_tree_mode",
     env=None,
     type="text",
-    default="tree",
+    default=TREE_MODE,
     metavar="MODE",
     help="tree: one run per test (default); compact: for very large suites, every test in "
     "a table artifact per module, runs only for failing, rerun and slow tests.",
@@ -226,7 +230,7 @@ COMPACT_SLOW = Setting(
     ini="mlflow_tree_compact_slow",
     env=None,
     type="seconds",
-    default=1.0,
+    default=DEFAULT_COMPACT_SLOW_SECONDS,
     metavar="SECONDS",
     help="compact mode: tests at least this slow get a run of their own. Default: 1.",
     ini_help="compact mode: seconds from which a test gets a run",
@@ -271,7 +275,7 @@ SQL_WRITER = Setting(
     name="sql_writer",
     flag=None,
     ini=None,
-    env="PYTEST_MLFLOW_TREE_SQL_WRITER",
+    env=SQL_WRITER_ENV,
     type="choice",
     default=None,
     choices=("public",),

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pytest_mlflow_tree.model import links
-from pytest_mlflow_tree.model.compact import COMPACT_MODE, TABLE_ARTIFACT
+from pytest_mlflow_tree.model.compact import TABLE_ARTIFACT
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.names import (
     FAILED,
@@ -47,6 +47,7 @@ from pytest_mlflow_tree.model.names import (
 from pytest_mlflow_tree.model.outcome import BAD_OUTCOMES
 from pytest_mlflow_tree.model.records import FAILURE_ARTIFACT, module_of
 from pytest_mlflow_tree.model.searchpages import PAGE_SIZE, search_all
+from pytest_mlflow_tree.model.settings_table import COMPACT_MODE
 
 if TYPE_CHECKING:
     import pandas

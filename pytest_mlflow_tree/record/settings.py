@@ -16,12 +16,14 @@ import pytest
 
 from pytest_mlflow_tree.model import settings_table as table
 from pytest_mlflow_tree.model import sqlitepath
-from pytest_mlflow_tree.model.compact import DEFAULT_SLOW_SECONDS, MODES, TREE_MODE
+from pytest_mlflow_tree.model.compact import MODES
 from pytest_mlflow_tree.model.defaults import DEFAULT_TRACKING_URI
 from pytest_mlflow_tree.model.records import HeaderOptions
 from pytest_mlflow_tree.model.settings_table import (
+    DEFAULT_COMPACT_SLOW_SECONDS,
     DEFAULT_GIVE_UP_SECONDS,
     DEFAULT_UPLOAD_WAIT_SECONDS,
+    TREE_MODE,
     Setting,
 )
 from pytest_mlflow_tree.record.options import ini_value, is_enabled
@@ -46,7 +48,7 @@ class Settings:
     keep_journal: bool = False
     upload_wait_seconds: float = DEFAULT_UPLOAD_WAIT_SECONDS
     mode: str = TREE_MODE
-    slow_seconds: float = DEFAULT_SLOW_SECONDS
+    slow_seconds: float = DEFAULT_COMPACT_SLOW_SECONDS
     parent_run_id: str | None = None
     resume_run_id: str | None = None
 

@@ -24,7 +24,7 @@ from pytest_mlflow_tree.model.compact import CompactFilter
 from pytest_mlflow_tree.model.limits import Limits
 from pytest_mlflow_tree.model.records import Header, Record
 from pytest_mlflow_tree.model.retries import Patience, ServerUnavailable
-from pytest_mlflow_tree.model.settings_table import DEFAULT_GIVE_UP_SECONDS
+from pytest_mlflow_tree.model.settings_table import DEFAULT_GIVE_UP_SECONDS, SQL_WRITER_ENV
 from pytest_mlflow_tree.model.status import Progress, Status
 from pytest_mlflow_tree.model.stores import (
     full_mlflow_installed,
@@ -73,7 +73,6 @@ class StoreUnavailable(Exception):
 
 
 # Set to "public" to write to a SQL store through MLflow's public client, not in batches.
-SQL_WRITER_ENV = "PYTEST_MLFLOW_TREE_SQL_WRITER"
 
 
 def workers_for(uri: str, requested: int | None) -> int:

@@ -8,15 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mlflow_tree.model import compact
 from pytest_mlflow_tree.model.settings_table import (
-    COMPACT_SLOW,
-    MODE,
     SETTINGS,
-    SQL_WRITER,
     Setting,
 )
-from pytest_mlflow_tree.upload import process
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL_TABLE = ROOT / "docs" / "options.md"
@@ -128,9 +123,3 @@ def test_flags_ini_keys_and_variables_are_unique_and_described() -> None:
         assert (setting.ini is None) == (setting.ini_help is None), setting.name
         if setting.flag is not None:
             assert setting.dest.removeprefix("no_").startswith("mlflow_tree"), setting.name
-
-
-def test_the_table_agrees_with_the_modules_that_use_its_values() -> None:
-    assert COMPACT_SLOW.default == compact.DEFAULT_SLOW_SECONDS
-    assert MODE.default == compact.TREE_MODE
-    assert SQL_WRITER.env == process.SQL_WRITER_ENV
