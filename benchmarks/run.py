@@ -56,6 +56,8 @@ TIMEOUT = 1800.0
 # The plugin waits this long for its upload at the end (default 300 s): long enough that no
 # benchmark here cuts an upload short, which would make the plugin look faster than it is.
 PLUGIN_WAIT = ["--mlflow-tree-upload-wait", "1500"]
+# The baseline, plain pytest: the recorder and the plugin with its options and fixtures blocked.
+WITHOUT_PLUGIN = ["-p", "no:mlflow_tree", "-p", "no:mlflow_tree_interface"]
 
 SUITE_TESTS = 1000
 MODULES = 20
@@ -348,14 +350,14 @@ def bench_startup(bench: Bench) -> list[Line]:
     # a virtual machine's idle vCPU), which a wait before each repetition would add to them.
     bench.quiet(0)
     for _ in range(2):
-        run("without", ["-p", "no:mlflow_tree"])
+        run("without", WITHOUT_PLUGIN)
         run("installed", [])
     for values in cpu.values():
         values.clear()
     times = interleaved(
         reps,
         [
-            ("without", lambda _rep: run("without", ["-p", "no:mlflow_tree"])),
+            ("without", lambda _rep: run("without", WITHOUT_PLUGIN)),
             ("installed", lambda _rep: run("installed", [])),
         ],
     )
@@ -369,8 +371,9 @@ def bench_startup(bench: Bench) -> list[Line]:
             f"{plugin / base:.3f}",
             "<= 1.02",
             plugin / base <= 1.02,
-            note="baseline: the same with -p no:mlflow_tree; CPU time (user+sys) medians "
-            f"{_s(cpu_base)} vs {_s(cpu_plugin)} (ratio {cpu_plugin / cpu_base:.3f})",
+            note="baseline: the same without the plugin (-p no:mlflow_tree "
+            f"-p no:mlflow_tree_interface); CPU time (user+sys) medians {_s(cpu_base)} "
+            f"vs {_s(cpu_plugin)} (ratio {cpu_plugin / cpu_base:.3f})",
         )
     ]
     probe = suites.copy_suite(tiny, bench.path("tiny-probe"), suites.PROBE_CONFTEST)
@@ -837,7 +840,7 @@ def bench_cpu(bench: Bench) -> list[Line]:
         if name == "plugin":
             seconds = bench.plugin(suite, bench.fresh_db(), _experiment("cpu", 0), env)
         else:
-            seconds = bench.pytest(suite, ["-p", "no:mlflow_tree"], env)
+            seconds = bench.pytest(suite, WITHOUT_PLUGIN, env)
         durations = json.loads(out.read_text())["call_durations"]
         if len(durations) != CPU_TESTS:
             raise BenchError(f"expected {CPU_TESTS} call durations, got {len(durations)}")
@@ -881,13 +884,13 @@ def bench_memory(bench: Bench) -> list[Line]:
     large_tests, large_modules = bench.sized(60_000, 60_000 // PER_MODULE)
     suite, small = bench.probe_suite(tests, modules), bench.probe_suite(small_tests, small_modules)
     for directory in (suite, small):
-        bench.pytest(directory, ["--collect-only", "-p", "no:mlflow_tree"])  # warm-up
+        bench.pytest(directory, ["--collect-only", *WITHOUT_PLUGIN])  # warm-up
     # The runs' counts are checked all the same (a mismatch raises); the table keeps this
     # benchmark's notes to where the 60,000-test peak comes from.
     notes: list[str] = []
     bench.quiet(0)
     out = bench.path("memory.json")
-    bench.pytest(suite, ["-p", "no:mlflow_tree"], measure.bench_env({"BENCH_PROBE_OUT": str(out)}))
+    bench.pytest(suite, WITHOUT_PLUGIN, measure.bench_env({"BENCH_PROBE_OUT": str(out)}))
     plain = int(_probe_out(out)["peak_rss_kb"])
     recorded = _plugin_probed(bench, suite, tests, modules, 0, notes).pytest_kb
     bench.quiet(1)
@@ -897,7 +900,7 @@ def bench_memory(bench: Bench) -> list[Line]:
         where = f"{large_tests:,} tests: the largest of scale60k's {_count(len(peaks), 'run')}"
     else:
         large = bench.probe_suite(large_tests, large_modules)
-        bench.pytest(large, ["--collect-only", "-p", "no:mlflow_tree"])  # warm-up
+        bench.pytest(large, ["--collect-only", *WITHOUT_PLUGIN])  # warm-up
         bench.quiet(2)
         peaks = [_plugin_probed(bench, large, large_tests, large_modules, 0, notes).uploader_kb]
         where = f"{large_tests:,} tests: one run (scale60k was not run)"

@@ -1,32 +1,27 @@
-"""The pytest plugin: options, and the hooks that feed the recorder and start the uploader.
+"""The recorder's pytest plugin: the hooks that feed the recorder and start the uploader.
 
-With ``--mlflow-tree`` off, this module is all that loads: no MLflow import, no hooks but the
-option ones.
+With ``--mlflow-tree`` off, this module and ``interface.py`` (the options, ini keys and
+fixtures: a plugin of its own, which ``-p no:mlflow_tree`` leaves in place) are all that
+loads: no MLflow import, no hooks but ``pytest_configure`` and ``pytest_unconfigure``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mlflow_tree.record.options import add_options, is_enabled
+from pytest_mlflow_tree.record.options import is_enabled
 
 if TYPE_CHECKING:
     from pytest_mlflow_tree.record.reporter import TreeReporter
-    from pytest_mlflow_tree.record.run_fixture import RunLog
-    from pytest_mlflow_tree.record.session_fixture import SessionLog
 
 REPORTER_KEY: pytest.StashKey[TreeReporter] = pytest.StashKey()
 XDIST_COLLECTION_HOOKS = "mlflow-tree-xdist-collection"
 SESSION_VALUES_HOOKS = "mlflow-tree-session-values"
 UNRECORDED = "mlflow-tree-unrecorded"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    add_options(parser)
 
 
 class ItemInfoHooks:
@@ -48,50 +43,6 @@ class ItemInfoHooks:
         with contextlib.suppress(Exception):
             run_fixture.attach(item, report)
         return report
-
-
-@pytest.fixture
-def mlflow_run(request: pytest.FixtureRequest) -> RunLog:
-    """This test's own run in the recorded tree: ``log_metric``, ``log_param``, ``set_tag``,
-    ``log_text``, ``log_dict``, ``log_artifact``, ``log_figure`` and ``check``.
-
-    Buffered: MLflow is not imported in the test's process; the uploader sends the values.
-    Without ``--mlflow-tree`` the values are dropped and ``check`` still checks.
-    """
-    from pytest_mlflow_tree.record import context, run_fixture
-
-    found = context.get(request.config)
-    return run_fixture.for_item(request.node, found["files_dir"] if found else None)
-
-
-@pytest.fixture
-def mlflow_live_run(request: pytest.FixtureRequest) -> Generator[Any, None, None]:
-    """This test's own run, active in MLflow's fluent API during the test
-    (``mlflow.log_metric``, ``mlflow.sklearn.log_model``, ``mlflow.evaluate`` land in it).
-
-    Imports MLflow in the test's process; the user's active run, tracking URI and experiment
-    are as before once the test is over.
-    """
-    from pytest_mlflow_tree.record import context, live_run, run_fixture
-
-    found = context.get(request.config)
-    log = run_fixture.for_item(request.node, found["files_dir"] if found else None)
-    with live_run.live_run(request.node, found, log) as run:
-        yield run
-
-
-@pytest.fixture(scope="session")
-def mlflow_session(request: pytest.FixtureRequest) -> SessionLog:
-    """The session run of the recorded tree, for facts about the whole session (the model
-    version under test, a dataset's hash): the logging calls of ``mlflow_run``.
-
-    Buffered like ``mlflow_run``; under pytest-xdist each worker's values are merged on the
-    one session run. Without ``--mlflow-tree`` the values are dropped.
-    """
-    from pytest_mlflow_tree.record import context, session_fixture
-
-    found = context.get(request.config)
-    return session_fixture.for_config(request.config, found["files_dir"] if found else None)
 
 
 # pytest's options that print something and run no test: nothing to record.

@@ -121,25 +121,39 @@ def test_live_runs_from_xdist_workers(pytester: pytest.Pytester, record: Record)
     assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
 
 
-def test_without_recording_the_test_still_gets_a_run(
+def test_without_recording_the_run_is_thrown_away(
     pytester: pytest.Pytester, migrated_db: Path
 ) -> None:
+    """The test runs with its run active, in a store of its own that is gone after the test;
+    the user's own MLflow configuration is as before and gets nothing."""
     pytester.makepyfile(
         test_plain="""
+        import os
+
         import mlflow
+
+        USER_URI = os.environ["MLFLOW_TRACKING_URI"]
 
         def test_live(mlflow_live_run):
             assert mlflow.active_run().info.run_id == mlflow_live_run.info.run_id
+            assert mlflow.get_tracking_uri() != USER_URI
             mlflow.log_metric("accuracy", 0.97)
+            mlflow.log_dict({"threshold": 0.5}, "threshold.json")
+
+        def test_user_state_is_back():
+            assert os.environ["MLFLOW_TRACKING_URI"] == USER_URI
+            assert "MLFLOW_ALLOW_FILE_STORE" not in os.environ
         """
     )
     shutil.copy(migrated_db, pytester.path / "own.db")
     uri = f"sqlite:///{pytester.path / 'own.db'}"
     pytester._monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    result = pytester.runpytest()
-    result.assert_outcomes(passed=1)
-    runs = Store(uri=uri).client().search_runs(["0"])
-    assert [r.data.metrics for r in runs] == [{"accuracy": 0.97}]
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    # Looked at first: MLflow 2's SQL store makes ./mlruns where a client opens it.
+    assert not (pytester.path / "mlruns").exists()
+    client = Store(uri=uri).client()
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
 
 
 def test_resumed_live_run_replaces_the_old_one(pytester: pytest.Pytester, store: Store) -> None:

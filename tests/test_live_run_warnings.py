@@ -19,7 +19,7 @@ def test_a_suite_that_turns_warnings_into_errors_still_passes(
 ) -> None:
     pytester.makeini("[pytest]\nfilterwarnings = error\n")
     pytester.makepyfile(test_live=SUITE)
-    # Not recording, the test's run goes where the user's own MLflow configuration says.
+    # Not recording, the test's run goes into a throwaway store, not the user's.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store.uri)
     args = store.args() if recording else ()
 

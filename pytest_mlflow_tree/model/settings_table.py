@@ -75,6 +75,16 @@ ENABLED = Setting(
     help="record this session as an MLflow run tree (session > modules > tests).",
     ini_help="record sessions as an MLflow run tree",
 )
+DISABLED = Setting(
+    name="disabled",
+    flag="--no-mlflow-tree",
+    ini=None,
+    env=None,
+    type="switch",
+    default=False,
+    help="do not record this session, whatever --mlflow-tree or mlflow_tree = true say; "
+    "the fixtures still work, and what they log goes nowhere.",
+)
 TRACKING_URI = Setting(
     name="tracking_uri",
     flag="--mlflow-tree-tracking-uri",
@@ -290,6 +300,7 @@ SQL_WRITER = Setting(
 
 SETTINGS: tuple[Setting, ...] = (
     ENABLED,
+    DISABLED,
     TRACKING_URI,
     EXPERIMENT,
     RUN_NAME,

@@ -5,6 +5,13 @@ the tags the uploader looks runs up by (``pytest.session_uuid``, ``pytest.run_ke
 record names it, and the uploader completes it (parent and root tags, the plugin's metrics,
 status and end time) instead of creating another.
 
+In a session that is not recorded the run is made the same way in a throwaway store: a
+temporary directory, deleted after the test. The test runs as it would recorded (its
+``mlflow.log_model`` and ``mlflow.evaluate`` calls need an active run in some store), and what
+it logs goes nowhere, not into the user's own store. The throwaway store is MLflow's file
+store, which needs no database tables to be created first and comes with ``mlflow-skinny``;
+MLflow 3 refuses it unless ``MLFLOW_ALLOW_FILE_STORE`` is set, which is done for the test only.
+
 MLflow keeps its fluent state in module globals and environment variables: the tracking URI,
 the active experiment, the stack of active runs and ``MLFLOW_RUN_ID``. All of it is saved before
 and put back after the test, so the user's own runs continue as they were. MLflow offers no
@@ -17,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -41,7 +49,10 @@ _POLL = 0.05
 # Runs a test may have started inside its live run and left open.
 _MAX_LEFT_OPEN = 100
 
-_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID")
+_ALLOW_FILE_STORE = "MLFLOW_ALLOW_FILE_STORE"
+_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_RUN_ID", _ALLOW_FILE_STORE)
+# The experiment a new file store creates.
+_DEFAULT_EXPERIMENT_ID = "0"
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,8 @@ class Target:
     tracking_uri: str
     experiment_id: str
     session_uuid: str
+    # A file store, which MLflow 3 opens only when allowed.
+    file_store: bool = False
 
 
 _TARGET_KEY: pytest.StashKey[Target] = pytest.StashKey()
@@ -172,14 +185,37 @@ def live_run(item: pytest.Item, context: Context | None, log: RunLog) -> Iterato
         import mlflow
 
     if context is None:
-        # Not recording: the test still gets an active run, in the user's own configuration.
-        with _mlflow_warnings_ignored():
-            active = mlflow.start_run(nested=True, run_name=item.name)
-        with active as run:
+        with _throwaway_store() as throwaway, _active(mlflow, item, throwaway, None) as run:
             yield run
         return
+    with _active(mlflow, item, _session_target(item, context), log) as run:
+        yield run
+
+
+def _session_target(item: pytest.Item, context: Context) -> Target:
+    """Where this process's live runs go, resolved once."""
+    target = item.config.stash.get(_TARGET_KEY, None)
+    if target is None:
+        with _mlflow_warnings_ignored():
+            target = item.config.stash[_TARGET_KEY] = _resolve(context)
+    return target
+
+
+@contextlib.contextmanager
+def _throwaway_store() -> Iterator[Target]:
+    with tempfile.TemporaryDirectory(
+        prefix="pytest-mlflow-tree-off-", ignore_cleanup_errors=True
+    ) as directory:
+        # A directory the store creates itself, with its default experiment.
+        uri = (Path(directory) / "mlruns").as_uri()
+        yield Target(uri, _DEFAULT_EXPERIMENT_ID, session_uuid="", file_store=True)
+
+
+@contextlib.contextmanager
+def _active(mlflow: Any, item: pytest.Item, target: Target, log: RunLog | None) -> Iterator[Any]:
+    """The test's run, active in ``target`` while the test runs."""
     with _mlflow_warnings_ignored():
-        entered = _enter(mlflow, item, context, log)
+        entered = _enter(mlflow, item, target, log)
     try:
         yield entered.run
     finally:
@@ -200,22 +236,22 @@ class _Entered:
     fluent: Any
 
 
-def _enter(mlflow: Any, item: pytest.Item, context: Context, log: RunLog) -> _Entered:
+def _enter(mlflow: Any, item: pytest.Item, target: Target, log: RunLog | None) -> _Entered:
     """Create the test's run and make it the active one, the user's settings saved."""
     from mlflow.tracking import MlflowClient
 
     utils: Any = importlib.import_module("mlflow.tracking._tracking_service.utils")
     fluent: Any = importlib.import_module("mlflow.tracking.fluent")
-    target = item.config.stash.get(_TARGET_KEY, None)
-    if target is None:
-        target = item.config.stash[_TARGET_KEY] = _resolve(context)
-    client = MlflowClient(tracking_uri=context["tracking_uri"])
-    run_id = _create_run(client, item, target)
-    log.live_run_id = run_id
     outer = mlflow.active_run()
     outer_id = outer.info.run_id if outer is not None else None
     saved = _save(utils, fluent)
     try:
+        if target.file_store:
+            os.environ[_ALLOW_FILE_STORE] = "true"
+        client = MlflowClient(tracking_uri=target.tracking_uri)
+        run_id = _create_run(client, item, target)
+        if log is not None:
+            log.live_run_id = run_id
         mlflow.set_tracking_uri(target.tracking_uri)
         fluent._active_experiment_id = target.experiment_id
         os.environ["MLFLOW_EXPERIMENT_ID"] = target.experiment_id

@@ -1,7 +1,8 @@
 """Command-line options and ini keys, registered from the table of settings.
 
-Loaded with pytest on every run, enabled or not: it imports nothing but pytest and the table,
-and everything else of the plugin loads only when ``--mlflow-tree`` is on.
+Loaded with pytest on every run, enabled or not, by the plugin ``interface.py``: it imports
+nothing but pytest and the table, and everything else of the plugin loads only when
+``--mlflow-tree`` is on.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mlflow_tree.model.settings_table import ENABLED, SETTINGS, Setting
+from pytest_mlflow_tree.model.settings_table import DISABLED, ENABLED, SETTINGS, Setting
 
 # pytest reads ini values as numbers from 8.4 on; before, they are text, checked when resolved.
 _NUMBERS_IN_INI = pytest.version_tuple >= (8, 4)
@@ -20,6 +21,12 @@ _EXPECTED = {"seconds": "not a number of seconds >= 0", "switch": "not true or f
 
 
 def is_enabled(config: pytest.Config) -> bool:
+    """``--no-mlflow-tree`` wins over ``--mlflow-tree`` and the ini file, as ``--no-cov`` does.
+
+    Without the options (``-p no:mlflow_tree_interface``) nothing is recorded.
+    """
+    if getattr(config.option, DISABLED.dest, True):
+        return False
     return bool(getattr(config.option, ENABLED.dest)) or bool(ini_value(config, ENABLED))
 
 

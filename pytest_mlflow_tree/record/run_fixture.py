@@ -63,8 +63,8 @@ def _artifact_path(path: str) -> PurePosixPath:
 class RunLog:
     """This test's run in the recorded tree. Calls mirror ``MlflowClient``/``mlflow`` logging.
 
-    Without ``--mlflow-tree`` the calls are accepted and dropped (``check`` still checks), so a
-    suite runs the same with and without recording.
+    Without recording the calls are accepted, their values checked as when recording, and
+    dropped (``check`` still checks), so a suite runs the same with and without recording.
     """
 
     def __init__(self, files_root: Path | None, nodeid: str) -> None:
@@ -86,21 +86,27 @@ class RunLog:
 
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """One value of metric ``key``; log it again with growing ``step`` for a history."""
-        self._metrics.append([str(key), _number(value), int(time.time() * 1000), int(step or 0)])
+        metric = [str(key), _number(value), int(time.time() * 1000), int(step or 0)]
+        if self.recording:
+            self._metrics.append(metric)
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         for key, value in metrics.items():
             self.log_metric(key, value, step)
 
     def log_param(self, key: str, value: Any) -> None:
-        self._params[str(key)] = describe(value)
+        text = describe(value)
+        if self.recording:
+            self._params[str(key)] = text
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         for key, value in params.items():
             self.log_param(key, value)
 
     def set_tag(self, key: str, value: Any) -> None:
-        self._tags[str(key)] = describe(value)
+        text = describe(value)
+        if self.recording:
+            self._tags[str(key)] = text
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():

@@ -122,4 +122,4 @@ def test_flags_ini_keys_and_variables_are_unique_and_described() -> None:
         assert setting.help, setting.name
         assert (setting.ini is None) == (setting.ini_help is None), setting.name
         if setting.flag is not None:
-            assert setting.dest.startswith("mlflow_tree"), setting.name
+            assert setting.dest.removeprefix("no_").startswith("mlflow_tree"), setting.name
