@@ -46,6 +46,8 @@ class SessionLog(RunLog):
 
     def log_param(self, key: str, value: Any) -> None:
         key, text = str(key), describe(value)
+        if not self.recording:
+            return
         first = self._params.setdefault(key, text)
         if text != first and text not in self._conflicts.get(key, []):
             self._conflicts.setdefault(key, []).append(text)

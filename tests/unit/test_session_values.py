@@ -8,8 +8,8 @@ from pytest_mlflow_tree.record.session_fixture import SessionLog
 from pytest_mlflow_tree.record.session_values import CONFLICTS_ARTIFACT, SessionValues
 
 
-def test_one_process_values_go_to_the_session_run_as_they_are() -> None:
-    log = SessionLog(None)
+def test_one_process_values_go_to_the_session_run_as_they_are(tmp_path: Path) -> None:
+    log = SessionLog(tmp_path)
     log.log_params({"model_version": "v3", "rows": 20000})
     log.set_tag("dataset_sha", "abc")
     log.log_metric("auc", 0.97)
@@ -25,9 +25,9 @@ def test_one_process_values_go_to_the_session_run_as_they_are() -> None:
     assert "artifacts" not in merged.data
 
 
-def test_nothing_logged_is_nothing_to_merge() -> None:
+def test_nothing_logged_is_nothing_to_merge(tmp_path: Path) -> None:
     values = SessionValues()
-    values.add("", SessionLog(None).drain())
+    values.add("", SessionLog(tmp_path).drain())
     values.add("gw0", None)
     assert values.merged(None).data == {}
 
@@ -59,8 +59,8 @@ def test_workers_merge_in_the_order_of_their_numbers_and_disagreements_are_confl
     assert merged.data["artifacts"] == {CONFLICTS_ARTIFACT: "".join(f"{x}\n" for x in lines)}
 
 
-def test_a_param_logged_again_in_one_process_keeps_its_first_value() -> None:
-    log = SessionLog(None)
+def test_a_param_logged_again_in_one_process_keeps_its_first_value(tmp_path: Path) -> None:
+    log = SessionLog(tmp_path)
     log.log_param("threshold", 0.9)
     log.log_param("threshold", 0.9)
     log.log_param("threshold", 0.8)
@@ -105,3 +105,12 @@ def test_the_workers_files_end_in_one_directory_the_first_copy_kept(tmp_path: Pa
         "the session run's artifact 'notes.txt' was logged with different contents by "
         "gw0, gw1; kept gw0's"
     ]
+
+
+def test_without_recording_every_value_is_dropped() -> None:
+    log = SessionLog(None)
+    log.log_params({"model_version": "v3"})
+    log.log_param("model_version", "v4")
+    log.set_tag("dataset_sha", "abc")
+    log.log_metric("auc", 0.97)
+    assert log.drain() is None
