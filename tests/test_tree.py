@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from pathlib import Path
@@ -165,18 +166,42 @@ def test_an_all_green_session_is_finished_and_carries_environment_and_command(
     assert "pytest.randomly_seed" not in tags
 
 
+RANDOMLY_STAND_IN = """
+    import random
+
+
+    def pytest_addoption(parser):
+        parser.addoption("--randomly-seed", default="default")
+
+
+    def pytest_configure(config):
+        if config.option.randomly_seed == "default":
+            config.option.randomly_seed = random.Random().getrandbits(32)
+
+
+    def pytest_report_header(config):
+        return f"Using --randomly-seed={config.option.randomly_seed}"
+"""
+
+
 def test_the_pytest_randomly_seed_is_on_the_session_run(
     pytester: pytest.Pytester, record: Record
 ) -> None:
-    pytest.importorskip("pytest_randomly")
     pytester.makepyfile(test_ok="def test_ok(): pass")
+    plugin: tuple[str, ...] = ()
+    if importlib.util.find_spec("pytest_randomly") is None:
+        # Where pytest-randomly is not installed, a stand-in with its name, option and header:
+        # the plugin reads no more of it than that.
+        pytester.makepyfile(randomly=RANDOMLY_STAND_IN)
+        pytester.syspathinsert()
+        plugin = ("-p", "randomly")
 
-    result, tree = record("--randomly-seed=1234")
+    result, tree = record(*plugin, "--randomly-seed=1234")
     assert result.ret == 0
     assert tree.session.data.tags["pytest.randomly_seed"] == "1234"
 
     # A seed pytest-randomly chose itself: the one its header line asks to repeat the order.
-    result, tree = record()
+    result, tree = record(*plugin)
     header = re.search(r"Using --randomly-seed=(\d+)", result.stdout.str())
     assert header is not None
     latest = max(tree.level("session"), key=lambda run: run.info.start_time)
