@@ -34,12 +34,12 @@ RUN_NAME = '[role="gridcell"][col-id="attributes.`Run Name`"]'
 EXPANDER = 'button[data-component-id*="runnamecellrenderer"]'
 
 
-def mlflow_3() -> None:
+def mlflow_3(checked: str = "the UI's routes and runs page URL parameters") -> None:
     pytest.importorskip("mlflow.server", reason="the MLflow UI needs the full mlflow package")
     import mlflow
 
     if int(mlflow.__version__.split(".")[0]) < 3:
-        pytest.skip("the UI's routes and runs page URL parameters checked here are MLflow 3.x's")
+        pytest.skip(f"{checked} checked here are MLflow 3.x's")
 
 
 @pytest.fixture
@@ -260,11 +260,7 @@ def report_ui(
     reason = browser.unavailable()
     if reason is not None:
         missing_service(reason)
-    pytest.importorskip("mlflow.server", reason="the MLflow UI needs the full mlflow package")
-    import mlflow
-
-    if int(mlflow.__version__.split(".")[0]) < 3:
-        pytest.skip("the artifact viewer checked here is MLflow 3.x's")
+    mlflow_3("the artifact viewer and its sandbox")
     pytester.makepyfile(test_model=REPORTED)
     with servers.mlflow_server(
         store.uri, tmp_path / "server", extra_args=("--workers", "1")

@@ -107,9 +107,25 @@ def utc(ms: int | None) -> datetime.datetime | None:
     return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
 
 
+class Times:
+    """``start`` and ``end`` as aware UTC datetimes, from MLflow's ``start_ms`` and ``end_ms``."""
+
+    __slots__ = ()
+    start_ms: int | None
+    end_ms: int | None
+
+    @property
+    def start(self) -> datetime.datetime | None:
+        return utc(self.start_ms)
+
+    @property
+    def end(self) -> datetime.datetime | None:
+        return utc(self.end_ms)
+
+
 # Slots: the uploader holds one of these per test of the session.
 @dataclass(slots=True)
-class Test:
+class Test(Times):
     """One test of a session. ``run_id`` is None for a test kept only in a compact table.
 
     ``start_ms`` and ``end_ms`` are MLflow's milliseconds; ``start`` and ``end`` the same as
@@ -135,14 +151,6 @@ class Test:
     _load_failure: Callable[[str], str | None] | None = field(
         default=None, repr=False, compare=False
     )
-
-    @property
-    def start(self) -> datetime.datetime | None:
-        return utc(self.start_ms)
-
-    @property
-    def end(self) -> datetime.datetime | None:
-        return utc(self.end_ms)
 
     @property
     def bad(self) -> bool:
@@ -219,7 +227,7 @@ class Module:
 
 
 @dataclass
-class Session:
+class Session(Times):
     run_id: str
     experiment_id: str
     name: str
@@ -232,15 +240,6 @@ class Session:
     modules: list[Module] = field(default_factory=list)
     # What the session logged through ``mlflow_session.log_param``.
     params: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def start(self) -> datetime.datetime | None:
-        """When the session started, an aware UTC datetime (``start_ms``: MLflow's value)."""
-        return utc(self.start_ms)
-
-    @property
-    def end(self) -> datetime.datetime | None:
-        return utc(self.end_ms)
 
     # The MLflow UI's address for links to runs; None: derived from the tracking URI.
     ui_url: str | None = None
