@@ -34,7 +34,11 @@ RUN_NAME = '[role="gridcell"][col-id="attributes.`Run Name`"]'
 EXPANDER = 'button[data-component-id*="runnamecellrenderer"]'
 
 
-def mlflow_3(checked: str = "the UI's routes and runs page URL parameters") -> None:
+def needs_ui(checked: str = "the UI's routes and runs page URL parameters") -> None:
+    """Skip (or fail in CI) without a browser, the full mlflow package or MLflow 3."""
+    reason = browser.unavailable()
+    if reason is not None:
+        missing_service(reason)
     pytest.importorskip("mlflow.server", reason="the MLflow UI needs the full mlflow package")
     import mlflow
 
@@ -47,10 +51,7 @@ def ui(
     pytester: pytest.Pytester, record: Record, store: Store, tmp_path: Path
 ) -> Iterator[tuple[str, Any]]:
     """A recorded session of 150 tests, and ``mlflow server`` showing its store."""
-    reason = browser.unavailable()
-    if reason is not None:
-        missing_service(reason)
-    mlflow_3()
+    needs_ui()
     pytester.makepyfile(
         test_first=MODULE.format(name="a", count=PER_MODULE, failing=40),
         test_second=MODULE.format(name="b", count=PER_MODULE, failing=-1),
@@ -171,10 +172,7 @@ def failing_ui(
 ) -> Iterator[tuple[str, str, Any]]:
     """Two recorded sessions with one failing test, ``mlflow server`` showing them, and the
     session link pytest printed for the second."""
-    reason = browser.unavailable()
-    if reason is not None:
-        missing_service(reason)
-    mlflow_3()
+    needs_ui()
     pytester.makepyfile(**FAILING)
     record("--mlflow-tree-experiment=model-validation")
     result, tree = record("--mlflow-tree-experiment=model-validation")
@@ -257,10 +255,7 @@ def report_ui(
     pytester: pytest.Pytester, record: Record, store: Store, tmp_path: Path
 ) -> Iterator[tuple[str, Any]]:
     """``mlflow server`` on a store, and a session recorded there with the UI's address set."""
-    reason = browser.unavailable()
-    if reason is not None:
-        missing_service(reason)
-    mlflow_3("the artifact viewer and its sandbox")
+    needs_ui("the artifact viewer and its sandbox")
     pytester.makepyfile(test_model=REPORTED)
     with servers.mlflow_server(
         store.uri, tmp_path / "server", extra_args=("--workers", "1")

@@ -89,17 +89,7 @@ def test_shards_started_together_make_one_root_with_every_shard_session_under_it
     # The root sums up its shards once the last one finished.
     assert root.info.status == "FAILED"
     metrics = root.data.metrics
-    assert (
-        metrics["pytest/shards"],
-        metrics["pytest/tests"],
-        metrics["pytest/passed"],
-        metrics["pytest/failed"],
-    ) == (
-        SHARDS,
-        2 * SHARDS,
-        2 * SHARDS - 1,
-        1,
-    )
+    assert shard_counts(metrics) == (SHARDS, 2 * SHARDS, 2 * SHARDS - 1, 1)
     assert root.info.end_time >= max(s.info.end_time for s in sessions)
 
 
@@ -266,17 +256,12 @@ def test_the_root_shows_the_totals_of_every_shard_whatever_the_clocks_say(
 
     shown = client.get_run(root)
     metrics = shown.data.metrics
-    assert (
-        metrics["pytest/shards"],
-        metrics["pytest/tests"],
-        metrics["pytest/passed"],
-        metrics["pytest/failed"],
-    ) == (
-        2,
-        9,
-        8,
-        1,
-    )
+    assert shard_counts(metrics) == (2, 9, 8, 1)
     assert shown.info.status == "FAILED"
     history = client.get_metric_history(root, "pytest/tests")
     assert sorted((m.step, m.value) for m in history) == [(1, 5.0), (2, 9.0)]
+
+
+def shard_counts(metrics: dict[str, float]) -> tuple[float, ...]:
+    """A shards' root run's counts: shards, tests, passed, failed."""
+    return tuple(metrics[f"pytest/{name}"] for name in ("shards", "tests", "passed", "failed"))

@@ -210,9 +210,10 @@ def _ui_url(config: pytest.Config) -> str | None:
     text, source = _given(config, table.UI_URL)
     if text is None:
         return None
-    if not text.strip().startswith(("http://", "https://")):
+    address = text.strip()
+    if not address.startswith(("http://", "https://")):
         raise _bad(source, f"{text!r} is not an http:// or https:// address")
-    return text.strip()
+    return address
 
 
 def _shard_key(config: pytest.Config) -> str | None:
