@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 import pytest
+import replaying
 import servers
 from faultproxy import FaultProxy
 
@@ -192,14 +193,26 @@ def through(proxy: FaultProxy, store: Store) -> Store:
 class Record(Protocol):
     """The ``record`` fixture: run pytest with --mlflow-tree, return (result, tree)."""
 
-    def __call__(self, *args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]: ...
+    def __call__(
+        self, *args: str, subprocess: bool = False, live: bool = False
+    ) -> tuple[pytest.RunResult, Tree]: ...
 
 
 @pytest.fixture
 def record(pytester: pytest.Pytester, store: Store) -> Record:
-    """Run pytest with --mlflow-tree into ``store``; return (result, tree)."""
+    """Run pytest with --mlflow-tree into ``store``; return (result, tree).
 
-    def run(*args: str, subprocess: bool = False) -> tuple[pytest.RunResult, Tree]:
+    By default the session is written to its journal and replayed in this process: the same
+    upload code without an uploader process (and its import of MLflow) per test. ``live=True``
+    (implied by ``subprocess=True``) has the plugin start its uploader, for tests of what the
+    live upload does or prints.
+    """
+
+    def run(
+        *args: str, subprocess: bool = False, live: bool = False
+    ) -> tuple[pytest.RunResult, Tree]:
+        if not (subprocess or live):
+            return replaying.recorded_by_replay(pytester, store, *args)
         argv = (*store.args(), *args)
         run_pytest = pytester.runpytest_subprocess if subprocess else pytester.runpytest
         return run_pytest(*argv), store.tree()

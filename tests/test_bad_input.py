@@ -113,7 +113,7 @@ def seen_by_user(tree: Tree) -> dict[str, Any]:
 def test_an_awkward_corpus_is_recorded_valid_whole_and_the_same_every_time(
     corpus: pytest.Pytester, record: Record, store: Store
 ) -> None:
-    result, tree = record()
+    result, tree = record(live=True)
     result.assert_outcomes(passed=20, failed=1, skipped=1)
     lines = plugin_lines(result.outlines)
     assert len(lines) == 1, lines

@@ -183,7 +183,7 @@ def test_on_github_actions_the_session_run_is_tagged_and_the_job_summary_written
                 assert 1 == 2
         """
     )
-    result, tree = record()
+    result, tree = record(live=True)
     result.assert_outcomes(passed=1, failed=1)
 
     tags = tree.session.data.tags

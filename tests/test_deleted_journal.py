@@ -80,7 +80,7 @@ def test_a_test_deleting_the_cache_loses_no_run_and_the_upload_succeeds(
         test_tool=DELETES_THE_CACHE,
         test_other="def test_other(): pass",
     )
-    result, tree = record("-p", "no:randomly", *xdist)
+    result, tree = record("-p", "no:randomly", *xdist, live=True)
     result.assert_outcomes(passed=4)
     lines = plugin_lines(result.outlines)
     assert "mlflow-tree: session run " in lines[-1]

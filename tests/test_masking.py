@@ -61,7 +61,9 @@ def test_secrets_too_weak_to_mask_are_named_and_the_session_recorded_whole(
         no_ci.setenv(variable, value)
     pytester.makepyfile(test_weak=WEAK_SUITE)
     journals = pytester.path / "journals"
-    result, tree = record("--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}")
+    result, tree = record(
+        "--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}", live=True
+    )
     result.assert_outcomes(passed=1, failed=1)
 
     # Every run is there with its own tags, values and store: nothing was rewritten.

@@ -175,7 +175,7 @@ def failing_ui(
     needs_ui()
     pytester.makepyfile(**FAILING)
     record("--mlflow-tree-experiment=model-validation")
-    result, tree = record("--mlflow-tree-experiment=model-validation")
+    result, tree = record("--mlflow-tree-experiment=model-validation", live=True)
     result.assert_outcomes(passed=3, failed=1)
     printed = next(line for line in result.outlines if SESSION_LINK in line)
     link = printed.split(SESSION_LINK, 1)[1].split(" ", 1)[0]

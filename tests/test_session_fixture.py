@@ -50,7 +50,7 @@ def test_what_the_session_logs_lands_on_the_session_run(
 ) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_model=TESTS)
-    result, tree = record(*_with_xdist(xdist))
+    result, tree = record(*_with_xdist(xdist), live=True)
     result.assert_outcomes(passed=6)
     assert "WARNING" not in result.stdout.str()
 

@@ -48,7 +48,9 @@ def test_many_tests_are_all_recorded_once_under_their_module(
 ) -> None:
     _suite(pytester)
     journals = pytester.path / "journals"
-    result, tree = record("--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}")
+    result, tree = record(
+        "--mlflow-tree-keep-journal", f"--mlflow-tree-journal-dir={journals}", live=True
+    )
     status = _status(journals)
     assert status.done
     # The session's and modules' open and close, each test's start and run, the end.

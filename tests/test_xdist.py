@@ -215,7 +215,9 @@ def test_under_xdist_a_module_run_closes_when_its_last_test_ran(
                 raise AssertionError("test_first.py's run is still open")
         """,
     )
-    result, tree = record("-n", "2", "--dist", "loadfile", "--mlflow-tree-journal-dir=journal")
+    result, tree = record(
+        "-n", "2", "--dist", "loadfile", "--mlflow-tree-journal-dir=journal", live=True
+    )
     result.assert_outcomes(passed=2)
     assert tree.modules["test_first.py"].info.status == "FINISHED"
 
