@@ -20,6 +20,7 @@ from typing import Any, NoReturn, Protocol
 import pytest
 import replaying
 import servers
+import shared_server
 from faultproxy import FaultProxy
 
 pytest_plugins = ["pytester"]
@@ -46,12 +47,53 @@ def postgres_cluster() -> Iterator[servers.Database]:
         yield database
 
 
+_SHARED_SERVER = pytest.StashKey[shared_server.SharedServer]()
+
+
+def _only_unit_tests(config: pytest.Config) -> bool:
+    unit = Path(__file__).parent / "unit"
+    paths = [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    return bool(paths) and all(path.is_relative_to(unit) for path in paths)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under xdist, the controller starts the one tracking server its workers share."""
+    config = session.config
+    if not config.pluginmanager.has_plugin("dsession") or _only_unit_tests(config):
+        return
+    if servers.postgres_available() is None:
+        config.stash[_SHARED_SERVER] = shared_server.SharedServer()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    if _SHARED_SERVER in node.config.stash:
+        node.workerinput[shared_server.WORKERINPUT_KEY] = str(
+            node.config.stash[_SHARED_SERVER].file
+        )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SHARED_SERVER in config.stash:
+        config.stash[_SHARED_SERVER].stop()
+
+
 @pytest.fixture(scope="session")
 def tracking_server(
-    tmp_path_factory: pytest.TempPathFactory, postgres_cluster: servers.Database
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[servers.TrackingServer]:
-    """``mlflow server`` with default settings on PostgreSQL, both on 127.0.0.1."""
-    database = servers.another_database(postgres_cluster, "tracking_server")
+    """``mlflow server`` with default settings on PostgreSQL, both on 127.0.0.1: the one the
+    xdist controller started, or else one of this process's own."""
+    shared = getattr(request.config, "workerinput", {}).get(shared_server.WORKERINPUT_KEY)
+    if shared is not None:
+        try:
+            server = shared_server.shared(Path(shared))
+        except servers.ServerError as error:
+            missing_service(str(error))
+        yield server
+        return
+    cluster: servers.Database = request.getfixturevalue("postgres_cluster")
+    database = servers.another_database(cluster, "tracking_server")
     workdir = tmp_path_factory.mktemp("tracking-server")
     with servers.tracking_server(workdir, database=database) as server:
         yield server
