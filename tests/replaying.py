@@ -56,6 +56,11 @@ def recorded_by_replay(
     Live upload and replay are one code path: tests of what reads a recorded session need not
     start an uploader process (and import MLflow in it) for each session they record.
     """
+    return replayed(pytester, store, *args), store.tree()
+
+
+def replayed(pytester: pytest.Pytester, store: Store, *args: str) -> pytest.RunResult:
+    """``recorded_by_replay`` without reading the tree back: pytest's result."""
     journals = pytester.path / f"journals-{len(list(pytester.path.glob('journals-*')))}"
     result = pytester.runpytest(
         *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}", *args
@@ -63,7 +68,7 @@ def recorded_by_replay(
     (journal,) = journals.glob("*.jsonl")
     code, _, err = replay(str(journal))
     assert code == 0, err
-    return result, store.tree()
+    return result
 
 
 @contextlib.contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import BOTH_STORES, Store
+from replaying import replayed
 
 from pytest_mlflow_tree import cli
 
@@ -44,8 +45,7 @@ def test_the_session_hangs_under_the_parent_and_the_root_is_the_true_root(
     pytester.makepyfile(**SUITE)
     experiment = store.experiment or "models"
     experiment_id, sweep, training = _training_runs(store, experiment)
-    args = (*store.args(), "--mlflow-tree-parent", training)
-    result = pytester.runpytest(*args)
+    result = replayed(pytester, store, "--mlflow-tree-parent", training)
     result.assert_outcomes(passed=2, failed=1)
     assert result.ret == 1
     # Without a named experiment the session goes to its parent's (on the server the store
@@ -74,7 +74,7 @@ def test_a_named_experiment_wins_over_the_parents(
     pytester.makepyfile(**SUITE)
     _, _, training = _training_runs(store, "models")
     monkeypatch.setenv("PYTEST_MLFLOW_TREE_PARENT_RUN_ID", training)
-    result = pytester.runpytest(*store.args(), "--mlflow-tree-experiment", "validation")
+    result = replayed(pytester, store, "--mlflow-tree-experiment", "validation")
     result.assert_outcomes(passed=2, failed=1)
     session = store.tree("validation").session
     assert session.data.tags["mlflow.parentRunId"] == training
@@ -105,7 +105,7 @@ def test_a_missing_parent_fails_the_upload_not_the_tests(
 @BOTH_STORES
 def test_resume_replaces_rerun_tests_and_recounts(pytester: pytest.Pytester, store: Store) -> None:
     pytester.makepyfile(**SUITE)
-    first = pytester.runpytest(*store.args())
+    first = replayed(pytester, store)
     first.assert_outcomes(passed=2, failed=1)
     before = store.tree()
     session = before.session
@@ -113,7 +113,7 @@ def test_resume_replaces_rerun_tests_and_recounts(pytester: pytest.Pytester, sto
     assert session.data.metrics["pytest/failed"] == 1
 
     (pytester.path / "fixed").write_text("")
-    again = pytester.runpytest(*store.args(), "--lf", "--mlflow-tree-resume", session.info.run_id)
+    again = replayed(pytester, store, "--lf", "--mlflow-tree-resume", session.info.run_id)
     again.assert_outcomes(passed=1)
     after = store.tree()
     assert after.session.info.run_id == session.info.run_id

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import servers
 from conftest import BOTH_STORES, Store
+from replaying import replayed
 
 SHARDS = 3
 
@@ -96,11 +97,9 @@ def test_shards_started_together_make_one_root_with_every_shard_session_under_it
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_a_later_shard_joins_the_existing_root(pytester: pytest.Pytester, store: Store) -> None:
     pytester.makepyfile(test_one="def test_ok(): pass")
-    for _ in range(2):
-        result = pytester.runpytest_subprocess(*store.args(), "--mlflow-tree-shard-key=k1")
+    for key in ("k1", "k1", "k2"):
+        result = replayed(pytester, store, f"--mlflow-tree-shard-key={key}")
         result.assert_outcomes(passed=1)
-    result = pytester.runpytest_subprocess(*store.args(), "--mlflow-tree-shard-key=k2")
-    result.assert_outcomes(passed=1)
     tree = store.tree()
     roots = {r.data.tags["pytest.shard_key"]: r for r in tree.level("root")}
     assert sorted(roots) == ["k1", "k2"]
