@@ -38,11 +38,14 @@ def plugin_lines(lines: list[str]) -> list[str]:
     return [line for line in ours if not line.startswith(_NOT_SUMMARY)]
 
 
-def journal_only(pytester: pytest.Pytester, store: Store) -> tuple[pytest.RunResult, Path]:
-    """Run ``pytester``'s suite for ``store``, writing only the journal: the result, the journal."""
-    journals = pytester.path / "journals"
+def journal_only(
+    pytester: pytest.Pytester, store: Store, *args: str
+) -> tuple[pytest.RunResult, Path]:
+    """Run ``pytester``'s suite for ``store`` with ``args``, writing only the journal (into a
+    directory of this run's own): the result, the journal."""
+    journals = pytester.path / f"journals-{len(list(pytester.path.glob('journals-*')))}"
     result = pytester.runpytest(
-        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}"
+        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}", *args
     )
     (journal,) = journals.glob("*.jsonl")
     return result, journal
@@ -61,11 +64,7 @@ def recorded_by_replay(
 
 def replayed(pytester: pytest.Pytester, store: Store, *args: str) -> pytest.RunResult:
     """``recorded_by_replay`` without reading the tree back: pytest's result."""
-    journals = pytester.path / f"journals-{len(list(pytester.path.glob('journals-*')))}"
-    result = pytester.runpytest(
-        *store.args(), "--mlflow-tree-journal-only", f"--mlflow-tree-journal-dir={journals}", *args
-    )
-    (journal,) = journals.glob("*.jsonl")
+    result, journal = journal_only(pytester, store, *args)
     code, _, err = replay(str(journal))
     assert code == 0, err
     return result

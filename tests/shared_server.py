@@ -9,6 +9,7 @@ users of a team do.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -39,15 +40,7 @@ class SharedServer:
     def _serve(self) -> None:
         try:
             with servers.tracking_server(self._dir / "server") as server:
-                _publish(
-                    self.file,
-                    {
-                        "url": server.url,
-                        "backend_store_uri": server.backend_store_uri,
-                        "log": str(server.log),
-                        "pids": list(server.pids),
-                    },
-                )
+                _publish(self.file, dataclasses.asdict(server))
                 self._stopping.wait()
         except Exception as error:
             # Each worker's first test that needs the server reports it.
@@ -62,7 +55,7 @@ class SharedServer:
 def _publish(file: Path, data: dict[str, object]) -> None:
     # Renamed into place: a worker never reads half a file.
     partial = file.with_suffix(".partial")
-    partial.write_text(json.dumps(data), encoding="utf-8")
+    partial.write_text(json.dumps(data, default=str), encoding="utf-8")
     partial.replace(file)
 
 
@@ -72,6 +65,4 @@ def shared(file: Path) -> servers.TrackingServer:
     data = json.loads(file.read_text(encoding="utf-8"))
     if "error" in data:
         raise servers.ServerError(data["error"])
-    return servers.TrackingServer(
-        data["url"], data["backend_store_uri"], Path(data["log"]), tuple(data["pids"])
-    )
+    return servers.TrackingServer(**{**data, "log": Path(data["log"]), "pids": tuple(data["pids"])})
