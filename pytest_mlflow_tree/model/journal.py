@@ -11,9 +11,12 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from pytest_mlflow_tree.model.records import FORMAT, Header, Record
+
+if TYPE_CHECKING:
+    from pytest_mlflow_tree.model.redact import RecordMasker
 
 # A lone surrogate (from a value pytest got from a broken decoding) cannot be written as UTF-8.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -36,11 +39,18 @@ def _finite(value: Any) -> Any:
 
 
 def encode(record: Record) -> str:
+    return _utf8(_json(record))
+
+
+def _json(record: Record) -> str:
     data = cast(dict[str, Any], record)
     metrics = data.get("metrics")
     if metrics:
         data = {**data, "metrics": {k: _finite(v) for k, v in metrics.items()}}
-    line = json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+    return json.dumps(data, ensure_ascii=False, default=_default, separators=(",", ":"))
+
+
+def _utf8(line: str) -> str:
     # As the text "\udcff", not a character: every line must be UTF-8.
     return _SURROGATE.sub(lambda match: f"\\\\u{ord(match[0]):04x}", line)
 
@@ -60,7 +70,7 @@ class JournalWriter:
     tools delete ``.pytest_cache``), and ``put_back`` then writes the journal there again.
     """
 
-    def __init__(self, path: Path, mask: Callable[[Record], Record] | None = None) -> None:
+    def __init__(self, path: Path, mask: RecordMasker | None = None) -> None:
         self.path = path
         self._mask = mask
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,9 +103,10 @@ class JournalWriter:
     def write(self, record: Record) -> None:
         # Masked as a record, not as text: a secret that is also a key, a number or part of the
         # JSON must not rewrite the line.
-        if self._mask is not None:
-            record = self._mask(record)
-        self._file.write(encode(record) + "\n")
+        line = _json(record)
+        if self._mask is not None and self._mask.may_change(line):
+            line = _json(self._mask(record))
+        self._file.write(_utf8(line) + "\n")
 
     def close(self) -> None:
         """Close for writing; ``put_back`` still works until ``release``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -323,3 +324,29 @@ def test_ids_that_differ_only_in_secrets_stay_different_and_parents_are_found() 
     # The same id, masked again (a child's parent), is the same key.
     assert mask.key(first) == "m/***.py::t[***]"
     assert mask.key("m/first-secret-1.py") == "m/***.py"
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [SECRET, 'quote"back\\slash-1', "naïve-sécret-42", "tab\tsecret-99", "\udcffsurrogate-1"],
+)
+def test_the_journal_writes_what_masking_every_record_would(tmp_path: Path, secret: str) -> None:
+    """The journal skips masking a record whose line holds no secret: never one that does,
+    wherever the secret is and however JSON escapes it."""
+    records: list[dict[str, Any]] = [
+        {"kind": "open", "key": "t.py", "parent": "<session>", "name": "t.py"},
+        {"kind": "run", "key": f"t.py::x[{secret}]", "parent": "t.py", "tags": {}},
+        {"kind": "run", "key": "t.py::y", "parent": "t.py", "params": {"p": f"a{secret}b"}},
+        {"kind": "run", "key": "t.py::z", "parent": "t.py", "artifacts": {"f.txt": secret}},
+        {"kind": "run", "key": "t.py::u", "parent": "t.py", "tags": {"u": "https://u:p@h/x"}},
+        {"kind": "run", "key": "t.py::plain", "parent": "t.py", "tags": {"a": "b"}},
+    ]
+    path = tmp_path / "journal.jsonl"
+    writer = journal.JournalWriter(path, mask=RecordMasker(Masker((secret,))))
+    for record in records:
+        writer.write(cast(Record, record))
+    writer.close()
+    everything = RecordMasker(Masker((secret,)))
+    expected = [journal.encode(everything(cast(Record, record))) for record in records]
+    assert path.read_text(encoding="utf-8").splitlines() == expected
+    assert "p@h" not in path.read_text(encoding="utf-8")
