@@ -22,6 +22,8 @@ CONFTEST = """
         # Not $PYTEST_XDIST_WORKER: an in-process run may be on a worker of the outer session.
         worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
         mlflow_session.log_text(f"ran on {worker}", f"workers/{worker}.txt")
+        # A step per process: MLflow keeps one point of equal key, value, step and time.
+        mlflow_session.log_metric("processes", 1.0, step=0 if worker == "main" else int(worker[2:]))
         yield "v3"
         # After the last test: finalizers log too.
         mlflow_session.log_metric("torn_down", 1.0)
@@ -61,8 +63,8 @@ def test_what_the_session_logs_lands_on_the_session_run(
     assert session.data.tags["pytest.level"] == "session"
     assert session.data.metrics["dataset_rows"] == 20000
     assert session.data.metrics["torn_down"] == 1.0
-    history = store.client().get_metric_history(session.info.run_id, "dataset_rows")
-    assert len(history) == processes
+    history = store.client().get_metric_history(session.info.run_id, "processes")
+    assert sorted(m.step for m in history) == list(range(processes))
     seen = store.client().get_metric_history(session.info.run_id, "cases_seen")
     assert sorted(m.step for m in seen) == list(range(6))
     assert session.data.metrics["pytest/passed"] == 6  # the plugin's own metrics are still there
