@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mlflow_tree.record.options import add_options
+from pytest_mlflow_tree.record.options import OFF_NOTICE, add_options
 
 if TYPE_CHECKING:
     from pytest_mlflow_tree.record.run_fixture import RunLog
@@ -87,7 +87,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     trylast: after the recording plugin has made the session's context, or not.
     """
-    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+    if hasattr(config, "workerinput") or not _distributes(config):
         return
     from pytest_mlflow_tree.record import context
 
@@ -97,7 +97,15 @@ def pytest_configure(config: pytest.Config) -> None:
         recording_off.register(config)
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    from pytest_mlflow_tree.record import recording_off
+def _distributes(config: pytest.Config) -> bool:
+    """Whether pytest-xdist runs this session's tests on workers (its own test of ``-n``,
+    ``--dist`` and ``--tx``); installed but not asked to, it runs them in this process."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return False
+    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
 
-    recording_off.unregister(config)
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    notice = config.pluginmanager.get_plugin(OFF_NOTICE)
+    if notice is not None:
+        config.pluginmanager.unregister(notice)

@@ -13,6 +13,9 @@ import pytest
 
 from pytest_mlflow_tree.model.settings_table import DISABLED, ENABLED, SETTINGS, Setting
 
+# The plugin that says at the end that a session not recorded had tests use the fixtures
+# (``recording_off.py``): named here, so that a session can drop it without importing it.
+OFF_NOTICE = "mlflow-tree-off"
 # pytest reads ini values as numbers from 8.4 on; before, they are text, checked when resolved.
 _NUMBERS_IN_INI = pytest.version_tuple >= (8, 4)
 

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from pytest_mlflow_tree.model.settings_table import DISABLED, ENABLED
-from pytest_mlflow_tree.record.options import is_enabled
+from pytest_mlflow_tree.record.options import OFF_NOTICE, is_enabled
 
-NOTICE = "mlflow-tree-off"
 # The recorder's entry point, which ``-p no:mlflow_tree`` blocks.
 RECORDER = "mlflow_tree"
 # Set on the reports of a test that used a fixture: under xdist the test ran on a worker, and
@@ -71,10 +70,10 @@ def message(why: str, tests: int) -> str:
 
 def register(config: pytest.Config) -> RecordingOff:
     """The session's notice, registered on first use."""
-    notice = config.pluginmanager.get_plugin(NOTICE)
+    notice = config.pluginmanager.get_plugin(OFF_NOTICE)
     if notice is None:
         notice = RecordingOff(config)
-        config.pluginmanager.register(notice, NOTICE)
+        config.pluginmanager.register(notice, OFF_NOTICE)
     assert isinstance(notice, RecordingOff)
     return notice
 
@@ -83,9 +82,3 @@ def note(item: pytest.Item) -> None:
     """``item`` asked for a fixture in a session that is not recorded."""
     register(item.config)
     item.stash[_USED_KEY] = True
-
-
-def unregister(config: pytest.Config) -> None:
-    notice = config.pluginmanager.get_plugin(NOTICE)
-    if notice is not None:
-        config.pluginmanager.unregister(notice)
