@@ -80,14 +80,15 @@ def mlflow_session(request: pytest.FixtureRequest) -> SessionLog:
     return session_fixture.for_config(request.config, found["files_dir"] if found else None)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_configure(config: pytest.Config) -> None:
+def pytest_sessionstart(session: pytest.Session) -> None:
     """Under xdist the fixtures run on the workers: the controller hears from their reports
     whether they were used in a session that is not recorded.
 
-    trylast: after the recording plugin has made the session's context, or not.
+    At session start, not at configure: by then xdist has decided whether it runs workers
+    (its ``dsession`` plugin), and the recording plugin has made the session's context, or not.
     """
-    if hasattr(config, "workerinput") or not _distributes(config):
+    config = session.config
+    if not config.pluginmanager.has_plugin("dsession"):
         return
     from pytest_mlflow_tree.record import context
 
@@ -95,14 +96,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_mlflow_tree.record import recording_off
 
         recording_off.register(config)
-
-
-def _distributes(config: pytest.Config) -> bool:
-    """Whether pytest-xdist runs this session's tests on workers (its own test of ``-n``,
-    ``--dist`` and ``--tx``); installed but not asked to, it runs them in this process."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return False
-    return config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
