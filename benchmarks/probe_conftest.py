@@ -10,6 +10,9 @@ one JSON file (path in ``BENCH_PROBE_OUT``) when the process exits:
 - ``gc_in_phases``: the seconds of Python's garbage collections that ran inside test phases, so
   inside the durations above (a full collection of a large heap takes a tenth of a second or
   more, and where it lands is chance);
+- ``sum_without_full``: ``duration_sum`` over the phases that held no full collection, and
+  ``full_in_phases``: how many phases held one. A full collection also leaves the caches cold
+  for the rest of its phase, which taking out its own seconds does not take out;
 - ``peak_rss_kb``: this process's own peak RSS. Not ``RUSAGE_CHILDREN`` from the outside: that
   folds in every process pytest waited for, the plugin's uploader included.
 """
@@ -34,11 +37,25 @@ _duration_sum = [0.0]
 _gc = {"started": 0.0, "total": 0.0, "in_phases": 0.0}
 
 
-def _gc_timer(phase: str, _info: dict[str, int]) -> None:
+class _FullCollections:
+    """Full (generation 2) collections, and the durations of the phases that held none."""
+
+    count = 0
+    last_phase_held_one = False
+    phases = 0
+    sum_without = 0.0
+
+
+_full = _FullCollections()
+
+
+def _gc_timer(phase: str, info: dict[str, int]) -> None:
     if phase == "start":
         _gc["started"] = time.perf_counter()
     else:
         _gc["total"] += time.perf_counter() - _gc["started"]
+        if info["generation"] == 2:
+            _full.count += 1
 
 
 gc.callbacks.append(_gc_timer)
@@ -49,11 +66,12 @@ def _timed_phase() -> Any:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def phase(item: pytest.Item) -> Generator[None, object, object]:
-        before = _gc["total"]
+        before, fulls = _gc["total"], _full.count
         try:
             return (yield)
         finally:
             _gc["in_phases"] += _gc["total"] - before
+            _full.last_phase_held_one = _full.count != fulls
 
     return phase
 
@@ -65,6 +83,11 @@ pytest_runtest_teardown = _timed_phase()
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _duration_sum[0] += report.duration
+    # The report of the phase that just ran: pytest reports each phase right after it.
+    if _full.last_phase_held_one:
+        _full.phases += 1
+    else:
+        _full.sum_without += report.duration
     if report.when == "call":
         durations = _data["call_durations"]
         assert isinstance(durations, list)
@@ -96,6 +119,8 @@ def _write() -> None:
         _data["peak_rss_kb"] = _peak_rss_kb()
         _data["duration_sum"] = _duration_sum[0]
         _data["gc_in_phases"] = _gc["in_phases"]
+        _data["sum_without_full"] = _full.sum_without
+        _data["full_in_phases"] = _full.phases
         Path(out).write_text(json.dumps(_data), encoding="utf-8")
 
 

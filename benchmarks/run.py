@@ -667,6 +667,22 @@ class _Probed:
     uploader_kb: int = 0
     # Garbage collections inside test phases: part of duration_sum.
     gc_in_phases: float = 0.0
+    # duration_sum over the phases that held no full collection, and how many held one.
+    sum_without_full: float = 0.0
+    full_in_phases: int = 0
+
+    @classmethod
+    def read(cls, wall: float, out: Path, uploader_kb: int = 0) -> _Probed:
+        data = _probe_out(out)
+        return cls(
+            wall,
+            float(data["duration_sum"]),
+            int(data["peak_rss_kb"]),
+            uploader_kb,
+            float(data["gc_in_phases"]),
+            float(data["sum_without_full"]),
+            int(data["full_in_phases"]),
+        )
 
     @property
     def without_gc(self) -> float:
@@ -707,14 +723,7 @@ def _plugin_probed(
     bench.drop_db(uri)
     shutil.rmtree(journals, ignore_errors=True)
     bench.uploader_peaks.setdefault(tests, []).append(uploader.peak_kb)
-    data = _probe_out(out)
-    return _Probed(
-        seconds,
-        float(data["duration_sum"]),
-        int(data["peak_rss_kb"]),
-        uploader.peak_kb,
-        float(data["gc_in_phases"]),
-    )
+    return _Probed.read(seconds, out, uploader.peak_kb)
 
 
 def _scale(
@@ -733,15 +742,7 @@ def _scale(
     def plain(_rep: int) -> float:
         out = bench.path("probe.json")
         seconds = bench.pytest(suite, [], measure.bench_env({"BENCH_PROBE_OUT": str(out)}))
-        data = _probe_out(out)
-        runs["plain"].append(
-            _Probed(
-                seconds,
-                float(data["duration_sum"]),
-                int(data["peak_rss_kb"]),
-                gc_in_phases=float(data["gc_in_phases"]),
-            )
-        )
+        runs["plain"].append(_Probed.read(seconds, out))
         log(f"   {name} plain: {seconds:.1f} s")
         return seconds
 
@@ -786,6 +787,10 @@ def _duration_lines(label: str, reps: int, runs: dict[str, list[_Probed]]) -> li
     bare_on = median([probed.without_gc for probed in runs["plugin"]])
     gc_off = ", ".join(_s(probed.gc_in_phases) for probed in runs["plain"])
     gc_on = ", ".join(_s(probed.gc_in_phases) for probed in runs["plugin"])
+    clean_off = median([probed.sum_without_full for probed in runs["plain"]])
+    clean_on = median([probed.sum_without_full for probed in runs["plugin"]])
+    full_off = ", ".join(str(probed.full_in_phases) for probed in runs["plain"])
+    full_on = ", ".join(str(probed.full_in_phases) for probed in runs["plugin"])
     return [
         Line(
             f"{label}, sum of reported test durations, plain pytest vs --mlflow-tree "
@@ -804,6 +809,16 @@ def _duration_lines(label: str, reps: int, runs: dict[str, list[_Probed]]) -> li
             f"{bare_on / bare_off:.3f}",
             "<= 1.05",
             bare_on / bare_off <= 1.05,
+        ),
+        Line(
+            f"{label}, the same over the phases that held no full garbage collection "
+            f"(median of {reps})",
+            _s(clean_off),
+            _s(clean_on),
+            f"{clean_on / clean_off:.3f}",
+            "-",
+            None,
+            note=f"phases that held a full collection: plain {full_off}; plugin {full_on}",
         ),
     ]
 
