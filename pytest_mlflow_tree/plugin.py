@@ -8,6 +8,7 @@ loads: no MLflow import, no hooks but ``pytest_configure`` and ``pytest_unconfig
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,17 @@ UNRECORDED = "mlflow-tree-unrecorded"
 
 class ItemInfoHooks:
     """Runs where the test runs (in-process or on an xdist worker)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        from pytest_mlflow_tree.record import iteminfo
+
+        # mlflow_live_run creates the test's run during setup, after the fixtures before it:
+        # the run starts when the test does, as every other test run.
+        item.stash[iteminfo.TEST_START_KEY] = int(time.time() * 1000)
+        return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

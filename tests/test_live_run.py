@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import BOTH_STORES, Record, Store
 
 SUITE = """
     import os
+    import time
 
     import mlflow
     import pytest
@@ -32,8 +34,19 @@ SUITE = """
         mlflow.set_tracking_uri(None)
         os.environ.pop("MLFLOW_TRACKING_URI", None)
 
+    @pytest.fixture
+    def earlier(request):
+        # Set up before mlflow_live_run: the millisecond it writes is over before the live run
+        # is created, so a run that starts at its creation starts after it.
+        now = time.time_ns() // 1_000_000
+        for _ in range(1_000_000):
+            if time.time_ns() // 1_000_000 != now:
+                break
+        with open(f"earlier-{request.node.name}.txt", "w") as file:
+            file.write(str(now))
+
     @pytest.mark.parametrize("fold", range(PARALLEL))
-    def test_fluent(user_run, mlflow_live_run, fold):
+    def test_fluent(user_run, earlier, mlflow_live_run, fold):
         active = mlflow.active_run()
         assert active.info.run_id == mlflow_live_run.info.run_id != user_run.info.run_id
         mlflow.log_metric("accuracy", 0.9 + fold / 100)
@@ -60,6 +73,12 @@ SUITE = """
 
 def _suite(parallel: int) -> str:
     return SUITE.replace("PARALLEL", str(parallel))
+
+
+def _started_with_the_test(run: Any, directory: Path) -> bool:
+    """Whether the live run starts when its test did, before the fixtures set up ahead of it."""
+    earlier = int((directory / f"earlier-{run.info.run_name}.txt").read_text())
+    return bool(run.info.start_time <= earlier <= run.info.end_time)
 
 
 @BOTH_STORES
@@ -89,6 +108,7 @@ def test_fluent_calls_land_in_the_tests_own_run(
         assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
         assert run.data.tags["pytest.outcome"] == "passed"
         assert run.info.run_name == f"test_fluent[{fold}]"
+        assert _started_with_the_test(run, pytester.path)
         assert tree.artifact(run, "fold.json")
     failed = tree.tests["test_live.py::test_failing"]
     assert failed.info.status == "FAILED"
@@ -117,6 +137,7 @@ def test_live_runs_from_xdist_workers(pytester: pytest.Pytester, record: Record)
     assert len(tests) == 4
     run = tree.tests["test_live.py::test_fluent[1]"]
     assert run.data.tags["pytest.worker"].startswith("gw")
+    assert _started_with_the_test(run, pytester.path)
     assert run.data.metrics["accuracy"] == pytest.approx(0.91)
     assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
 

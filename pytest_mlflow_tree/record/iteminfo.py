@@ -1,7 +1,8 @@
-"""What a test item knows that its reports do not: params and markers.
+"""What a test item knows that its reports do not: params and markers, and when it started.
 
-Computed where the test runs (in-process or on an xdist worker) and carried to the recorder on
-the setup report as a JSON-safe attribute, which survives xdist's report serialization.
+Computed where the test runs (in-process or on an xdist worker). Params and markers are carried
+to the recorder on the setup report as a JSON-safe attribute, which survives xdist's report
+serialization; the start stays with the item, for ``mlflow_live_run``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pytest_mlflow_tree.model.values import param_text
 
 # The report attribute that carries the test's params and markers from its setup.
 ITEM_INFO_ATTRIBUTE = "mlflow_tree"
+# When the test's protocol began, in epoch milliseconds: the start of its run.
+TEST_START_KEY: pytest.StashKey[int] = pytest.StashKey()
 
 # Markers that are pytest plumbing rather than something a user classifies tests by.
 _PLUMBING_MARKERS = frozenset({"parametrize", "usefixtures", "filterwarnings"})

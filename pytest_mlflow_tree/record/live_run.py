@@ -39,7 +39,7 @@ from pytest_mlflow_tree.model.names import LEVEL, NODEID, RUN_KEY, RUNNING, SESS
 from pytest_mlflow_tree.model.records import run_key, run_name_of
 from pytest_mlflow_tree.model.retries import retry_locked
 from pytest_mlflow_tree.model.status import Status
-from pytest_mlflow_tree.record import session_tags
+from pytest_mlflow_tree.record import iteminfo, session_tags
 from pytest_mlflow_tree.record.context import Context
 from pytest_mlflow_tree.record.run_fixture import RunLog
 
@@ -120,7 +120,7 @@ def _create_run(client: Any, item: pytest.Item, target: Target) -> str:
     run = retry_locked(
         client.create_run,
         target.experiment_id,
-        start_time=int(time.time() * 1000),
+        start_time=item.stash.get(iteminfo.TEST_START_KEY, int(time.time() * 1000)),
         tags=tags,
         run_name=run_name_of(item.nodeid)[:250],
     )
