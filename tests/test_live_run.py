@@ -75,10 +75,10 @@ def _suite(parallel: int) -> str:
     return SUITE.replace("PARALLEL", str(parallel))
 
 
-def _started_with_the_test(run: Any, directory: Path) -> bool:
-    """Whether the live run starts when its test did, before the fixtures set up ahead of it."""
+def _assert_started_with_the_test(run: Any, directory: Path) -> None:
+    """The live run starts when its test did, before the fixtures set up ahead of it."""
     earlier = int((directory / f"earlier-{run.info.run_name}.txt").read_text())
-    return bool(run.info.start_time <= earlier <= run.info.end_time)
+    assert run.info.start_time <= earlier <= run.info.end_time
 
 
 @BOTH_STORES
@@ -108,7 +108,7 @@ def test_fluent_calls_land_in_the_tests_own_run(
         assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
         assert run.data.tags["pytest.outcome"] == "passed"
         assert run.info.run_name == f"test_fluent[{fold}]"
-        assert _started_with_the_test(run, pytester.path)
+        _assert_started_with_the_test(run, pytester.path)
         assert tree.artifact(run, "fold.json")
     failed = tree.tests["test_live.py::test_failing"]
     assert failed.info.status == "FAILED"
@@ -137,7 +137,7 @@ def test_live_runs_from_xdist_workers(pytester: pytest.Pytester, record: Record)
     assert len(tests) == 4
     run = tree.tests["test_live.py::test_fluent[1]"]
     assert run.data.tags["pytest.worker"].startswith("gw")
-    assert _started_with_the_test(run, pytester.path)
+    _assert_started_with_the_test(run, pytester.path)
     assert run.data.metrics["accuracy"] == pytest.approx(0.91)
     assert run.data.tags["mlflow.rootRunId"] == tree.session.info.run_id
 
