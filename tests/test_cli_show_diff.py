@@ -6,12 +6,20 @@ journals replayed in this process, the same upload without an uploader process f
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import re
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from conftest import BOTH_STORES, Record, Store, Tree
 from replaying import command, recorded_by_replay
+
+from pytest_mlflow_tree.read import Reader
 
 SUITE = {
     "tests/test_model.py": """
@@ -89,9 +97,14 @@ def test_show_stays_short_for_many_passing_modules(pytester: pytest.Pytester, st
     result, _ = recorded_by_replay(pytester, store)
     result.assert_outcomes(passed=60, failed=1)
 
-    code, out, _ = command("show", *where(store), "--slowest", "0")
+    with collections_inside(Reader.session) as collections:
+        code, out, _ = command("show", *where(store), "--slowest", "0")
 
     assert code == 0
+    # The command keeps every run it reads until it has printed: the collector is paused while
+    # it reads (a large session reads in less than half the time), and on again after.
+    assert collections == []
+    assert gc.isenabled()
     lines = [line for line in out.splitlines() if line.strip()]
     # Header (3), the failing module with its test, failure text and the rest, 15 module lines.
     assert len(lines) <= 3 + 4 + 15, out
@@ -181,6 +194,26 @@ def test_diff_reports_every_kind_of_change_and_exits_1_on_new_failures(
     assert (
         "tests/test_speed.py::test_slow" in _sections(out)["slower (0.3s, at least 0.1s apart)"][0]
     )
+
+
+@contextlib.contextmanager
+def collections_inside(function: Callable[..., Any]) -> Iterator[list[int]]:
+    """The generations of the garbage collections this process makes inside the block while
+    ``function`` runs."""
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None and frame.f_code is not function.__code__:
+            frame = frame.f_back
+        if phase == "start" and frame is not None:
+            collections.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        yield collections
+    finally:
+        gc.callbacks.remove(count)
 
 
 def _sections(out: str) -> dict[str, list[str]]:
