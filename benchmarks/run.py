@@ -47,6 +47,7 @@ NAMES = (
     "cpu",
     "memory",
     "faults",
+    "read",
 )
 HERE = Path(__file__).resolve().parent
 
@@ -66,6 +67,8 @@ CPU_TESTS = 30
 # The large suites are modules of this many tests each: 10,000 tests are 50 modules, 60,000
 # are 300, and the 2,000 they are compared with are 10, so only the number of modules grows.
 PER_MODULE = 200
+# The session `read` reads back: large enough that reading it takes seconds.
+READ_TESTS = 20_000
 
 
 def log(message: str) -> None:
@@ -90,11 +93,29 @@ class Line:
         return "OK" if self.ok else "MISSED"
 
 
-def _replay_command() -> list[str]:
+def _cli_command(name: str) -> list[str]:
+    """``pytest-mlflow-tree NAME``, as a user runs it."""
     script = Path(PYTHON).parent / "pytest-mlflow-tree"
     if script.exists():
-        return [str(script), "replay"]
-    return [PYTHON, "-m", "pytest_mlflow_tree.cli", "replay"]
+        return [str(script), name]
+    return [PYTHON, "-m", "pytest_mlflow_tree.cli", name]
+
+
+# Every run of an experiment through MLflow's client, page by page, as a user lists them; prints
+# how many. Arguments: tracking URI, experiment name.
+_LIST_RUNS = (
+    "import sys\nfrom mlflow.tracking import MlflowClient\n"
+    "client = MlflowClient(tracking_uri=sys.argv[1])\n"
+    "experiment_id = client.get_experiment_by_name(sys.argv[2]).experiment_id\n"
+    "runs, token = 0, None\n"
+    "for _ in range(1000):\n"
+    "    page = client.search_runs([experiment_id], max_results=1000, page_token=token)\n"
+    "    runs += len(page)\n"
+    "    token = page.token\n"
+    "    if not token:\n"
+    "        break\n"
+    "print(runs)\n"
+)
 
 
 def _experiment(kind: str, repetition: int) -> str:
@@ -297,21 +318,8 @@ class Bench:
         if uri.startswith("sqlite:///"):
             # Straight from the file: search_runs would load every run's tags, params, metrics.
             return _count_sqlite_runs(uri.removeprefix("sqlite:///"), experiment)
-        code = (
-            "import sys\nfrom mlflow.tracking import MlflowClient\n"
-            "client = MlflowClient(tracking_uri=sys.argv[1])\n"
-            "experiment_id = client.get_experiment_by_name(sys.argv[2]).experiment_id\n"
-            "runs, token = 0, None\n"
-            "for _ in range(1000):\n"
-            "    page = client.search_runs([experiment_id], max_results=1000, page_token=token)\n"
-            "    runs += len(page)\n"
-            "    token = page.token\n"
-            "    if not token:\n"
-            "        break\n"
-            "print(runs)\n"
-        )
         out = subprocess.run(
-            [PYTHON, "-c", code, uri, experiment],
+            [PYTHON, "-c", _LIST_RUNS, uri, experiment],
             env=measure.bench_env(),
             capture_output=True,
             text=True,
@@ -546,7 +554,7 @@ def _throughput(
 
     def replay(rep: int) -> float:
         uri, experiment = store(), _experiment("replay", rep)
-        command = [*_replay_command(), str(journal), "--tracking-uri", uri]
+        command = [*_cli_command("replay"), str(journal), "--tracking-uri", uri]
         seconds, _ = bench.timed([*command, "--experiment", experiment], bench.work)
         if rep == 0:
             counted["replay"] = bench.count_runs(uri, experiment)
@@ -601,7 +609,7 @@ def bench_replay(bench: Bench) -> list[Line]:
 
     def replay(name: str, journal: str, rep: int) -> float:
         uri, experiment = bench.fresh_db(), _experiment(name.replace(" ", "-"), rep)
-        command = [*_replay_command(), str(journals[journal]), "--tracking-uri", uri]
+        command = [*_cli_command("replay"), str(journals[journal]), "--tracking-uri", uri]
         command += ["--experiment", experiment]
         if name == "public":
             command.append("--public-client")
@@ -1006,6 +1014,40 @@ def bench_faults(bench: Bench) -> list[Line]:
     return lines
 
 
+# -- 10. read: a recorded session read back ------------------------------------------------------
+
+
+def bench_read(bench: Bench) -> list[Line]:
+    tests, modules = bench.sized(READ_TESTS, READ_TESTS // PER_MODULE)
+    uri, experiment = bench.fresh_db(), _experiment("read", 0)
+    replay = [*_cli_command("replay"), str(_journal(bench, tests, modules))]
+    bench.timed([*replay, "--tracking-uri", uri, "--experiment", experiment], bench.work)
+    counted, expected = bench.count_runs(uri, experiment), 1 + modules + tests
+    where = ["--tracking-uri", uri, "--experiment", experiment]
+
+    def listed(_rep: int) -> float:
+        return bench.timed([PYTHON, "-c", _LIST_RUNS, uri, experiment], bench.work, name="list")[0]
+
+    def shown(_rep: int) -> float:
+        return bench.timed([*_cli_command("show"), *where], bench.work, name="show")[0]
+
+    times = interleaved(bench.reps, [("list", listed), ("show", shown)], before=bench.quiet)
+    bench.drop_db(uri)
+    base, mine = median(times["list"]), median(times["show"])
+    return [
+        Line(
+            f"read sqlite: a {tests:,}-test session{bench.scaled}, its runs listed with "
+            f"MlflowClient.search_runs vs pytest-mlflow-tree show (median of {bench.reps})",
+            _s(base),
+            _s(mine),
+            f"{mine / base:.3f}",
+            "<= 1",
+            mine / base <= 1 and counted == expected,
+            note=f"runs: {counted}" + ("" if counted == expected else f" (expected {expected})"),
+        )
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[Bench], list[Line]]] = {
     "startup": bench_startup,
     "sqlite": bench_sqlite,
@@ -1017,6 +1059,7 @@ BENCHMARKS: dict[str, Callable[[Bench], list[Line]]] = {
     "cpu": bench_cpu,
     "memory": bench_memory,
     "faults": bench_faults,
+    "read": bench_read,
 }
 
 
