@@ -102,7 +102,7 @@ def test_show_stays_short_for_many_passing_modules(pytester: pytest.Pytester, st
 
     assert code == 0
     # The command keeps every run it reads until it has printed: the collector is paused while
-    # it reads (a large session reads in less than half the time), and on again after.
+    # it reads, and on again after.
     assert collections == []
     assert gc.isenabled()
     lines = [line for line in out.splitlines() if line.strip()]

@@ -205,8 +205,7 @@ def _collector_paused() -> Iterator[None]:
     """Python's cyclic garbage collector off while a command reads, and as it was after.
 
     A command keeps every run it reads (MLflow makes objects for each run, tag, param and metric)
-    until it has printed: the collector would go over them again and again, freeing nothing, and
-    on tens of thousands of runs that takes more time than the reading itself.
+    until it has printed: the collector would go over them again and again and free nothing.
     """
     enabled = gc.isenabled()
     gc.disable()
