@@ -27,6 +27,7 @@ import resource
 import sys
 import time
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +38,14 @@ _duration_sum = [0.0]
 _gc = {"started": 0.0, "total": 0.0, "in_phases": 0.0}
 
 
+@dataclass
 class _FullCollections:
     """Full (generation 2) collections, and the durations of the phases that held none."""
 
-    count = 0
-    last_phase_held_one = False
-    phases = 0
-    sum_without = 0.0
+    count: int = 0
+    last_phase_held_one: bool = False
+    phases: int = 0
+    sum_without: float = 0.0
 
 
 _full = _FullCollections()

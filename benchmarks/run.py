@@ -1020,10 +1020,10 @@ def bench_faults(bench: Bench) -> list[Line]:
 def bench_read(bench: Bench) -> list[Line]:
     tests, modules = bench.sized(READ_TESTS, READ_TESTS // PER_MODULE)
     uri, experiment = bench.fresh_db(), _experiment("read", 0)
-    replay = [*_cli_command("replay"), str(_journal(bench, tests, modules))]
-    bench.timed([*replay, "--tracking-uri", uri, "--experiment", experiment], bench.work)
-    counted, expected = bench.count_runs(uri, experiment), 1 + modules + tests
     where = ["--tracking-uri", uri, "--experiment", experiment]
+    journal = _journal(bench, tests, modules)
+    bench.timed([*_cli_command("replay"), str(journal), *where], bench.work)
+    counted, expected = bench.count_runs(uri, experiment), 1 + modules + tests
 
     def listed(_rep: int) -> float:
         return bench.timed([PYTHON, "-c", _LIST_RUNS, uri, experiment], bench.work, name="list")[0]
