@@ -203,10 +203,12 @@ def collections_inside(function: Callable[..., Any]) -> Iterator[list[int]]:
     collections: list[int] = []
 
     def count(phase: str, info: dict[str, int]) -> None:
+        if phase != "start":
+            return
         frame: FrameType | None = sys._getframe(1)
         while frame is not None and frame.f_code is not function.__code__:
             frame = frame.f_back
-        if phase == "start" and frame is not None:
+        if frame is not None:
             collections.append(info["generation"])
 
     gc.callbacks.append(count)
